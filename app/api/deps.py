@@ -1,0 +1,121 @@
+"""Dependencies: the unit of work, the signed-in user, and loaders that fetch + check."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.errors import NotFound, Unauthorized
+from app.core.security import SESSION_COOKIE, Passwords, token_digest
+from app.crud import document as document_crud
+from app.crud import session as session_crud
+from app.crud.session import SessionUser
+from app.db.session import Database
+from app.models import Document
+from app.services.auth import ClientInfo
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# last_seen_at is written at most this often per session, so reads cost no writes.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_passwords(request: Request) -> Passwords:
+    return request.app.state.passwords
+
+
+def get_now(request: Request) -> datetime:
+    return request.app.state.clock()
+
+
+async def get_session(request: Request, db: Annotated[Database, Depends(get_database)]) -> AsyncIterator[AsyncSession]:
+    """The request's one unit of work: commits before the response is sent, rolls back on error."""
+    async with db.unit_of_work(write=request.method not in _SAFE_METHODS) as session:
+        yield session
+
+
+def get_client(request: Request) -> ClientInfo:
+    return ClientInfo(
+        user_agent=request.headers.get("user-agent"),
+        ip=request.client.host if request.client else None,
+    )
+
+
+def get_session_token(request: Request) -> str | None:
+    return request.cookies.get(SESSION_COOKIE)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
+NowDep = Annotated[datetime, Depends(get_now)]
+# scope="function": commit happens before the response goes out, so a failed commit is an error
+# response rather than a success the client already saw.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ClientDep = Annotated[ClientInfo, Depends(get_client)]
+SessionTokenDep = Annotated[str | None, Depends(get_session_token)]
+
+
+async def get_optional_user(
+    token: SessionTokenDep, db: Annotated[Database, Depends(get_database)], now: NowDep
+) -> SessionUser | None:
+    """The cookie's user, or None for a missing, malformed, unknown or expired token.
+
+    Runs on its own short connection (not the request's transaction): one indexed query, and a
+    write only when last_seen_at is older than TOUCH_INTERVAL.
+    """
+    token_hash = token_digest(token) if token else None
+    if token_hash is None:
+        return None
+    async with db.engine.connect() as conn:
+        user = await session_crud.get_session_user(conn=conn, token_hash=token_hash, now=now)
+    if user is not None and now - user.last_seen_at >= TOUCH_INTERVAL:
+        async with db.write_engine.begin() as conn:
+            await session_crud.touch_session(conn=conn, session_id=user.session_id, now=now)
+    return user
+
+
+OptionalUser = Annotated[SessionUser | None, Depends(get_optional_user)]
+
+
+async def get_current_user(user: OptionalUser) -> SessionUser:
+    if user is None:
+        raise Unauthorized("Sign in to continue")
+    return user
+
+
+CurrentUser = Annotated[SessionUser, Depends(get_current_user)]
+
+
+def _parse_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        # A malformed id is simply a document that does not exist.
+        raise NotFound("Document not found") from None
+
+
+async def get_readable_document(document_id: str, user: CurrentUser, session: SessionDep) -> Document:
+    document = await document_crud.get_visible_document(
+        session=session, user_id=user.id, document_id=_parse_id(document_id)
+    )
+    if document is None:
+        raise NotFound("Document not found")
+    return document
+
+
+ReadableDocument = Annotated[Document, Depends(get_readable_document)]
+# Owner-only for now: the visibility rule already limits documents to their owner.
+EditableDocument = ReadableDocument

@@ -1,0 +1,169 @@
+"""Plain ASGI middleware (no BaseHTTPMiddleware: it costs a task and a copy per request).
+
+Order, outermost first: RequestContext -> CORS -> OriginCheck -> BodyLimit -> the app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("lekhamudra.request")
+
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REQUEST_ID_KEY = "lekhamudra.request_id"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def send_json(
+    send: Send, status: int, body: dict[str, object], headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestContextMiddleware:
+    """Request id, one log line per request, safety headers, and a JSON 500 for any bug."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        scope[REQUEST_ID_KEY] = request_id
+        is_api = scope["path"].startswith("/api/")
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k not in (b"x-request-id",)]
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                if is_api:
+                    # Responses depend on the session cookie: never cache them anywhere.
+                    headers = [(k, v) for k, v in headers if k != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
+                    headers = _add_vary(headers, b"Cookie")
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled error request_id=%s %s %s", request_id, scope["method"], scope["path"])
+            if not response_started:
+                await send_json(
+                    send_wrapper,
+                    500,
+                    {"detail": "Internal server error", "code": "internal_error", "request_id": request_id},
+                )
+        finally:
+            duration_ms = (time.perf_counter() - started) * 1000
+            log.info("%s %s %d %.1fms request_id=%s", scope["method"], scope["path"], status, duration_ms, request_id)
+
+
+def _add_vary(headers: list[tuple[bytes, bytes]], value: bytes) -> list[tuple[bytes, bytes]]:
+    existing = [v for k, v in headers if k == b"vary"]
+    names = [n.strip() for v in existing for n in v.split(b",") if n.strip()]
+    if value.lower() not in (n.lower() for n in names):
+        names.append(value)
+    return [(k, v) for k, v in headers if k != b"vary"] + [(b"vary", b", ".join(names))]
+
+
+class OriginCheckMiddleware:
+    """CSRF defence: refuse state-changing browser requests from untrusted origins, before any work.
+
+    The trusted list is configuration, never derived from the request's own Host.
+    """
+
+    def __init__(self, app: ASGIApp, *, trusted_origins: Iterable[str]) -> None:
+        self.app = app
+        self.trusted = frozenset(o.lower() for o in trusted_origins)
+
+    def _refused(self, scope: Scope) -> bool:
+        origin = _header(scope, b"origin")
+        if origin is not None:
+            return origin.lower() not in self.trusted
+        if (_header(scope, b"sec-fetch-site") or "").lower() == "cross-site":
+            return True
+        referer = _header(scope, b"referer")
+        if referer:
+            parts = urlsplit(referer)
+            return f"{parts.scheme}://{parts.netloc}".lower() not in self.trusted
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in _UNSAFE_METHODS and self._refused(scope):
+            await send_json(
+                send, 403, {"detail": "Cross-site request refused: untrusted origin", "code": "csrf_origin_refused"}
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over `max_bytes`: at once when Content-Length says so, else while streaming."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            status, code = (413, "request_too_large") if declared.isdigit() else (400, "bad_request")
+            await send_json(
+                send, status, {"detail": f"Request body must be at most {self.max_bytes} bytes", "code": code}
+            )
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # HTTPException passes through FastAPI's body parsing (other errors become 400).
+                    raise HTTPException(413, f"Request body must be at most {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, limited_receive, send)

@@ -1,0 +1,113 @@
+"""`lekhamudra` command line: serve, db upgrade, user create."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+
+from app.core.config import get_settings
+from app.core.logging import configure_logging
+
+cli = typer.Typer(help="Lekhamudra: document sharing with Nepali + English OCR.", no_args_is_help=True)
+db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_cli = typer.Typer(help="User accounts.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(user_cli, name="user")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server worker processes.")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Run the API server (applies pending migrations first in dev)."""
+    import uvicorn
+
+    from app.db.migrate import upgrade_to_head
+    from main import MIGRATED_ENV
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.migrate_on_start:
+        upgrade_to_head(settings)
+        os.environ[MIGRATED_ENV] = "1"
+    uvicorn.run(
+        "main:app",
+        host=host,
+        port=port,
+        workers=None if reload else workers,
+        reload=reload,
+        log_config=None,
+        server_header=False,
+    )
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all pending migrations."""
+    from app.db.migrate import upgrade_to_head
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    upgrade_to_head(settings)
+    typer.echo("Database is up to date.")
+
+
+@user_cli.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="Sign-in email.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    full_name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+) -> None:
+    """Create a user account."""
+    from pydantic import ValidationError
+
+    from app.core.errors import Conflict
+
+    try:
+        created = asyncio.run(_create_user(email=email, password=password, full_name=full_name))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise typer.BadParameter(problems) from None
+    except Conflict as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Created user {created}")
+
+
+async def _create_user(*, email: str, password: str, full_name: str | None) -> str:
+    from app.core.security import Passwords
+    from app.crud.user import create_user
+    from app.db.session import Database
+    from app.schemas.user import UserCreate
+
+    settings = get_settings()
+    user_in = UserCreate(email=email, password=password, full_name=full_name)
+    passwords = Passwords(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+        max_concurrent=1,
+    )
+    db = Database(settings.sqlalchemy_url)
+    try:
+        async with db.unit_of_work() as session:
+            user = await create_user(
+                session=session,
+                email=user_in.email,
+                password_hash=await passwords.hash(user_in.password),
+                full_name=user_in.full_name,
+            )
+            return f"{user.email} ({user.id})"
+    finally:
+        await db.dispose()
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,153 @@
+"""Settings, read once from the environment (and `.env` when present).
+
+Groups: runtime (ENV, LOG_LEVEL), database, HTTP (origins, cookies, limits), passwords.
+A bad value stops start-up with one line naming the variable (see `load_settings`).
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import quote, urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def async_database_url(url: str) -> str:
+    """Map a plain `postgresql://` or `sqlite:///` URL to its async driver."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("must be a URL such as postgresql://… or sqlite:///…")
+    base = scheme.split("+", 1)[0].lower()
+    if base in ("postgres", "postgresql"):
+        return f"postgresql+asyncpg://{rest}"
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    raise ValueError(f"unsupported database scheme {scheme!r} (use postgresql or sqlite)")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", validate_default=True)
+
+    # Runtime
+    env: Literal["dev", "test", "prod"] = "dev"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    data_dir: Path = Path("./data")
+
+    # Database: DATABASE_URL wins; else POSTGRES_*; else SQLite under DATA_DIR.
+    database_url: str | None = None
+    postgres_user: str | None = None
+    postgres_password: str | None = None
+    postgres_db: str | None = None
+    postgres_host: str | None = None
+    postgres_port: int = Field(default=5432, ge=1, le=65535)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    auto_migrate: bool | None = None
+
+    # HTTP
+    public_api_url: str = "http://localhost:8000"
+    frontend_origins: Annotated[list[str], NoDecode] = ["http://localhost:3000"]
+    cookie_secure: bool | None = None
+    session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    max_request_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
+
+    # Passwords (argon2id; defaults are OWASP's minimum: m=19456 KiB, t=2, p=1)
+    argon2_memory_kib: int = Field(default=19_456, ge=19_456)
+    argon2_time_cost: int = Field(default=2, ge=2)
+    argon2_parallelism: int = Field(default=1, ge=1)
+    max_concurrent_hashes: int = Field(default=4, ge=1)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("frontend_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("frontend_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+                raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
+        return [_origin_of(origin) for origin in value]
+
+    @field_validator("public_api_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value:
+            async_database_url(value)
+        return value or None
+
+    @model_validator(mode="after")
+    def _check_postgres_parts(self) -> Settings:
+        if not self.database_url and self.postgres_db and not self.postgres_host:
+            raise ValueError("POSTGRES_HOST is required when POSTGRES_DB is set")
+        return self
+
+    @property
+    def trusted_origins(self) -> list[str]:
+        """Origins allowed to make credentialed, state-changing requests."""
+        own = _origin_of(self.public_api_url)
+        return [*self.frontend_origins, *([own] if own not in self.frontend_origins else [])]
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.env == "prod" if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def migrate_on_start(self) -> bool:
+        return self.env == "dev" if self.auto_migrate is None else self.auto_migrate
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The async SQLAlchemy URL this process connects to."""
+        if self.database_url:
+            return async_database_url(self.database_url)
+        if self.postgres_db and self.postgres_host:
+            user = quote(self.postgres_user or "postgres", safe="")
+            password = f":{quote(self.postgres_password, safe='')}" if self.postgres_password else ""
+            return (
+                f"postgresql+asyncpg://{user}{password}@{self.postgres_host}:"
+                f"{self.postgres_port}/{quote(self.postgres_db, safe='')}"
+            )
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'lekhamudra.db').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings or exit with one line naming each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}" for err in exc.errors()
+        )
+        sys.exit(f"lekhamudra: invalid configuration: {problems}")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return load_settings()

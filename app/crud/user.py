@@ -1,0 +1,33 @@
+"""Users: data access only."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Conflict
+from app.models import User
+
+
+async def get_user_by_email(*, session: AsyncSession, email: str) -> User | None:
+    """`email` must already be normalized (see `schemas.types.normalize_email`)."""
+    return await session.scalar(select(User).where(User.email == email))
+
+
+async def get_user(*, session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def create_user(*, session: AsyncSession, email: str, password_hash: str, full_name: str | None) -> User:
+    user = User(email=email, password_hash=password_hash, full_name=full_name)
+    session.add(user)
+    try:
+        # A savepoint keeps the request's transaction usable when the email is taken.
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("An account with this email already exists", code="email_taken") from None
+    return user

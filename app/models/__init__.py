@@ -1,0 +1,8 @@
+"""All models, imported so that `Base.metadata` knows every table (Alembic reads it)."""
+
+from app.models.base import Base
+from app.models.document import Document
+from app.models.session import Session
+from app.models.user import User
+
+__all__ = ["Base", "Document", "Session", "User"]

@@ -1,0 +1,82 @@
+"""The ASGI app: `uvicorn main:app` or `lekhamudra serve`."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+import anyio
+from fastapi import FastAPI
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from app.api.errors import install_error_handlers
+from app.api.health import router as health_router
+from app.api.middleware import BodyLimitMiddleware, OriginCheckMiddleware, RequestContextMiddleware
+from app.api.v1 import api_router
+from app.core.config import Settings, get_settings
+from app.core.logging import configure_logging
+from app.core.security import Passwords
+from app.db.migrate import upgrade_to_head
+from app.db.session import Database
+from app.models.base import utcnow
+
+log = logging.getLogger("lekhamudra")
+# Set by `lekhamudra serve` after it migrated in the parent, so workers don't each try.
+MIGRATED_ENV = "LEKHAMUDRA_MIGRATED"
+
+
+def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.migrate_on_start and os.environ.get(MIGRATED_ENV) != "1":
+            await anyio.to_thread.run_sync(upgrade_to_head, settings)
+        log.info("lekhamudra started env=%s database=%s", settings.env, app.state.db.engine.dialect.name)
+        yield
+        await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Lekhamudra",
+        summary="Document sharing with Nepali + English OCR",
+        version="0.1.0",
+        lifespan=lifespan,
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.trusted_origins,
+                allow_credentials=True,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["Content-Type", "If-Match", "X-Request-ID"],
+                expose_headers=["ETag", "X-Request-ID"],
+                max_age=600,
+            ),
+            Middleware(OriginCheckMiddleware, trusted_origins=settings.trusted_origins),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
+        ],
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.db = Database(
+        settings.sqlalchemy_url, pool_size=settings.db_pool_size, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+    app.state.passwords = Passwords(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+        max_concurrent=settings.max_concurrent_hashes,
+    )
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(api_router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,120 @@
+"""Fixtures: the real app on a real, migrated database; each test starts from empty tables."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from app.core.config import Settings
+from app.db.migrate import upgrade_to_head
+from app.models import Base
+from main import create_app
+from tests.databases import fresh_database, is_postgres
+
+PASSWORD = "correct horse battery"
+_emails = itertools.count(1)
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"env": "test", "database_url": database_url, "data_dir": data_dir, **overrides}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One migrated database for the run (SQLite file, or a fresh PostgreSQL database)."""
+    data_dir = tmp_path_factory.mktemp("data")
+    with fresh_database(data_dir) as url:
+        upgrade_to_head(make_settings(url, data_dir))
+        yield url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path)
+
+
+async def _empty_tables(app: FastAPI) -> None:
+    async with app.state.db.engine.begin() as conn:
+        if is_postgres():
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {names} CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                await conn.execute(table.delete())
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        try:
+            yield application
+        finally:
+            await _empty_tables(application)
+
+
+ClientFactory = Callable[[], httpx.AsyncClient]
+
+
+@pytest.fixture
+async def new_client(app: FastAPI) -> AsyncIterator[ClientFactory]:
+    """Make more clients (browsers) on the same app; each keeps its own cookies."""
+    clients: list[httpx.AsyncClient] = []
+
+    def factory() -> httpx.AsyncClient:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+def client(new_client: ClientFactory) -> httpx.AsyncClient:
+    return new_client()
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}{next(_emails)}@example.com"
+
+
+SignUp = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def sign_up() -> SignUp:
+    """Sign a client up (JSON) and return the user it got."""
+
+    async def _sign_up(client: httpx.AsyncClient, email: str | None = None, password: str = PASSWORD) -> dict[str, Any]:
+        response = await client.post(
+            "/api/v1/auth/signup", json={"email": email or unique_email(), "password": password}
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["user"]
+
+    return _sign_up
+
+
+@pytest.fixture
+async def alice(client: httpx.AsyncClient, sign_up: SignUp) -> dict[str, Any]:
+    """`client`, signed in as a fresh user."""
+    return await sign_up(client)
+
+
+@pytest.fixture
+async def bob_client(new_client: ClientFactory, sign_up: SignUp) -> httpx.AsyncClient:
+    """A second browser, signed in as another user."""
+    other = new_client()
+    await sign_up(other)
+    return other
