@@ -408,3 +408,29 @@ async def test_an_expired_session_is_anonymous(app, client: httpx.AsyncClient, a
 
     assert (await client.get(ME)).json() == {"authenticated": False, "user": None}
     assert (await client.get("/api/v1/documents")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (SIGNUP, b'{"email": "a\\ud800@example.com", "password": "correct horse"}'),
+        (SIGNUP, b'{"email": "a@example.com", "password": "correct \\ud800 horse"}'),
+        (SIGNUP, b'{"email": "a@example.com", "password": "correct horse", "full_name": "\\u0000"}'),
+        (LOGIN, b'{"email": "a\\u0000@example.com", "password": "correct horse"}'),
+        (LOGIN, b'{"email": "a\\udfff@example.com", "password": "correct horse"}'),
+        (LOGIN, b'{"email": "a@example.com", "password": "\\ud800\\ud800\\ud800\\ud800"}'),
+    ],
+    ids=[
+        "signup-surrogate-email",
+        "signup-surrogate-password",
+        "signup-nul-name",
+        "login-nul",
+        "login-surrogate",
+        "login-surrogate-password",
+    ],
+)
+async def test_text_no_database_can_store_is_422_not_500(client: httpx.AsyncClient, path: str, body: bytes) -> None:
+    response = await client.post(path, content=body, headers={"content-type": "application/json"})
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"

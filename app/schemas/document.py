@@ -6,7 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.common import InputModel
-from app.schemas.types import Content, Title
+from app.schemas.types import MAX_INT32, Content, Title
 
 
 class DocumentCreate(InputModel):
@@ -19,7 +19,7 @@ class DocumentUpdate(InputModel):
 
     title: Title | None = None
     content: Content | None = None
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_INT32)
 
 
 class DocumentReplace(InputModel):
@@ -27,7 +27,7 @@ class DocumentReplace(InputModel):
 
     title: Title
     content: Content = ""
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_INT32)
 
 
 class DocumentSummary(BaseModel):

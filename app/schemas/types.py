@@ -9,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 MAX_CONTENT_BYTES = 5 * 1024 * 1024
+MAX_INT32 = 2**31 - 1
 
 
 def normalize_email(value: str) -> str:
@@ -16,11 +17,20 @@ def normalize_email(value: str) -> str:
     return unicodedata.normalize("NFKC", value.strip()).casefold()
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text; refuse it on every database alike.
+def valid_unicode(value: str) -> str:
+    """Refuse text that cannot be encoded as UTF-8 (lone surrogates from JSON escapes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+def _storable(value: str) -> str:
+    """Text both databases can store: valid Unicode without NUL (PostgreSQL refuses it)."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
-    return value
+    return valid_unicode(value)
 
 
 def _valid_email(value: str) -> str:
@@ -42,13 +52,14 @@ def _blank_to_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-SafeText = Annotated[str, AfterValidator(_no_nul)]
-Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_no_nul), AfterValidator(_valid_email)]
-LoginEmail = Annotated[str, StringConstraints(max_length=320), AfterValidator(normalize_email)]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
+_Store = AfterValidator(_storable)
+Email = Annotated[str, StringConstraints(max_length=320), _Store, AfterValidator(_valid_email)]
+LoginEmail = Annotated[str, StringConstraints(max_length=320), _Store, AfterValidator(normalize_email)]
+# Any Unicode, never trimmed; only text that cannot be encoded (lone surrogates) is refused.
+Password = Annotated[str, StringConstraints(min_length=8, max_length=128), AfterValidator(valid_unicode)]
 FullName = Annotated[
-    Annotated[str, StringConstraints(strip_whitespace=True, max_length=255), AfterValidator(_no_nul)] | None,
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=255), _Store] | None,
     BeforeValidator(_blank_to_none),
 ]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), AfterValidator(_no_nul)]
-Content = Annotated[str, AfterValidator(_no_nul), AfterValidator(_content_size)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), _Store]
+Content = Annotated[str, _Store, AfterValidator(_content_size)]

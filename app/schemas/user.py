@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.schemas.common import InputModel
-from app.schemas.types import Email, FullName, LoginEmail, Password
+from app.schemas.types import Email, FullName, LoginEmail, Password, valid_unicode
 
 
 class UserRead(BaseModel):
@@ -27,7 +28,7 @@ class UserCreate(InputModel):
 class LoginIn(InputModel):
     email: LoginEmail
     # Any length is checked against the hash (a wrong password is a 401, not a 422).
-    password: str = Field(max_length=1024)
+    password: Annotated[str, Field(max_length=1024), AfterValidator(valid_unicode)]
 
 
 class AuthState(BaseModel):

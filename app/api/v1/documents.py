@@ -9,6 +9,7 @@ from app.core.errors import Invalid
 from app.crud import document as document_crud
 from app.schemas.common import Page, error_responses
 from app.schemas.document import DocumentCreate, DocumentRead, DocumentReplace, DocumentSummary, DocumentUpdate
+from app.schemas.types import MAX_INT32
 from app.services import documents as document_service
 
 router = APIRouter(prefix="/documents", tags=["documents"])
@@ -45,7 +46,7 @@ async def list_documents(
     user: CurrentUser,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
 ) -> Page[DocumentSummary]:
     """The caller's documents, most recently updated first (summaries, without content)."""
     items, total = await document_crud.list_visible_documents(
