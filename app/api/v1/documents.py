@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -14,6 +15,7 @@ from app.services import documents as document_service
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 _ITEM_ERRORS = error_responses(401, 404, 422)
+_VERSION_TAG = re.compile(r"[0-9]{1,10}")
 
 
 def _if_match_version(if_match: str | None) -> list[int]:
@@ -21,7 +23,7 @@ def _if_match_version(if_match: str | None) -> list[int]:
     if if_match is None or if_match.strip() == "*":
         return []
     tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
+    if not _VERSION_TAG.fullmatch(tag):
         raise Invalid('If-Match must name a version, e.g. "3"', code="invalid_if_match")
     return [int(tag)]
 

@@ -1,0 +1,582 @@
+"""The documents API, as a user of it sees it: create, list, read, edit, replace, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.core.security import SESSION_COOKIE
+from tests.conftest import ClientFactory
+
+DOCS = "/api/v1/documents"
+MAX_CONTENT_BYTES = 5 * 1024 * 1024
+KA = "क"  # 3 bytes of UTF-8
+NEPALI = "नेपाल सरकार, आर्थिक वर्ष २०८१/८२"
+MISSING_ID = "00000000-0000-4000-8000-000000000000"
+
+# `client` is signed in (as alice) in every test.
+pytestmark = pytest.mark.usefixtures("alice")
+
+
+async def create_doc(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    response = await client.post(DOCS, json={"title": "Budget notes", **fields})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def get_doc(client: httpx.AsyncClient, doc_id: str) -> dict[str, Any]:
+    response = await client.get(f"{DOCS}/{doc_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["code"] == code
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    return body
+
+
+def assert_validation_error(response: httpx.Response) -> None:
+    body = assert_error(response, 422, "validation_error")
+    assert isinstance(body["errors"], list)
+    assert body["errors"]
+
+
+@pytest.fixture
+def ticking_clock(app: FastAPI) -> None:
+    """Every request sees a time one second after the last, so "most recent" is never a tie."""
+    start = datetime.now(UTC)
+    ticks = itertools.count(1)
+    app.state.clock = lambda: start + timedelta(seconds=next(ticks))
+
+
+# --- create -------------------------------------------------------------------------------
+
+
+async def test_create_returns_the_document_at_version_1(client: httpx.AsyncClient, alice: dict[str, Any]) -> None:
+    response = await client.post(DOCS, json={"title": "Budget notes", "content": "Line one"})
+
+    assert response.status_code == 201
+    doc = response.json()
+    assert set(doc) == {"id", "title", "content", "owner_id", "version", "created_at", "updated_at"}
+    assert doc["title"] == "Budget notes"
+    assert doc["content"] == "Line one"
+    assert doc["owner_id"] == alice["id"]
+    assert doc["version"] == 1
+    assert doc["created_at"] == doc["updated_at"]
+    assert await get_doc(client, doc["id"]) == doc
+
+
+async def test_create_without_content_makes_an_empty_document(client: httpx.AsyncClient) -> None:
+    doc = await create_doc(client)
+
+    assert doc["content"] == ""
+
+
+async def test_devanagari_round_trips_exactly(client: httpx.AsyncClient) -> None:
+    doc = await create_doc(client, title=NEPALI, content=f"{NEPALI}\n{NEPALI}")
+
+    stored = await get_doc(client, doc["id"])
+    assert stored["title"] == NEPALI
+    assert stored["content"] == f"{NEPALI}\n{NEPALI}"
+
+
+@pytest.mark.parametrize("title", ["t" * 255, KA * 255], ids=["255-ascii", "255-devanagari"])
+async def test_title_of_255_characters_is_accepted(client: httpx.AsyncClient, title: str) -> None:
+    doc = await create_doc(client, title=title)
+
+    assert (await get_doc(client, doc["id"]))["title"] == title
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["a" * MAX_CONTENT_BYTES, KA * (MAX_CONTENT_BYTES // 3) + "ab"],
+    ids=["ascii", "devanagari"],
+)
+async def test_content_of_exactly_5_mib_is_accepted(client: httpx.AsyncClient, content: str) -> None:
+    assert len(content.encode()) == MAX_CONTENT_BYTES
+
+    doc = await create_doc(client, content=content)
+
+    assert (await get_doc(client, doc["id"]))["content"] == content
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["a" * (MAX_CONTENT_BYTES + 1), KA * (MAX_CONTENT_BYTES // 3 + 1)],
+    ids=["ascii", "devanagari-fewer-characters-than-bytes"],
+)
+async def test_content_over_5_mib_is_refused(client: httpx.AsyncClient, content: str) -> None:
+    assert len(content.encode()) == MAX_CONTENT_BYTES + 1
+
+    response = await client.post(DOCS, json={"title": "Too big", "content": content})
+
+    assert_validation_error(response)
+    assert (await client.get(DOCS)).json()["total"] == 0
+
+
+BAD_CREATE_BODIES = {
+    "title-missing": {"content": "x"},
+    "title-null": {"title": None},
+    "title-number": {"title": 123},
+    "content-list": {"title": "ok", "content": []},
+    "title-empty": {"title": ""},
+    "title-whitespace": {"title": "   \t\n "},
+    "title-256": {"title": "t" * 256},
+    "title-256-devanagari": {"title": KA * 256},
+    "title-nul": {"title": "bad\x00title"},
+    "content-nul": {"title": "ok", "content": "bad\x00content"},
+    "extra-owner_id": {"title": "ok", "owner_id": str(uuid.uuid4())},
+    "extra-id": {"title": "ok", "id": str(uuid.uuid4())},
+    "extra-created_at": {"title": "ok", "created_at": "2000-01-01T00:00:00Z"},
+    "extra-version": {"title": "ok", "version": 7},
+    "not-an-object": ["title", "ok"],
+}
+
+
+@pytest.mark.parametrize("body", BAD_CREATE_BODIES.values(), ids=BAD_CREATE_BODIES.keys())
+async def test_bad_create_body_is_refused_and_creates_nothing(client: httpx.AsyncClient, body: Any) -> None:
+    response = await client.post(DOCS, json=body)
+
+    assert_validation_error(response)
+    assert (await client.get(DOCS)).json()["total"] == 0
+
+
+@pytest.mark.parametrize("raw", [b'{"title": "unterminated', b"", b"title=x", b"\xff\xfe"], ids=str)
+async def test_malformed_json_create_is_refused_and_creates_nothing(client: httpx.AsyncClient, raw: bytes) -> None:
+    response = await client.post(DOCS, content=raw, headers={"content-type": "application/json"})
+
+    assert_validation_error(response)
+    assert (await client.get(DOCS)).json()["total"] == 0
+
+
+LONE_SURROGATE_BODIES = {
+    "title": b'{"title": "bad \\ud800 title"}',
+    "content": b'{"title": "ok", "content": "bad \\udfff content"}',
+}
+
+
+@pytest.mark.parametrize("raw", LONE_SURROGATE_BODIES.values(), ids=LONE_SURROGATE_BODIES.keys())
+async def test_text_that_is_not_valid_unicode_is_refused(client: httpx.AsyncClient, raw: bytes) -> None:
+    response = await client.post(DOCS, content=raw, headers={"content-type": "application/json"})
+
+    assert_validation_error(response)
+    assert (await client.get(DOCS)).json()["total"] == 0
+
+
+# --- list ---------------------------------------------------------------------------------
+
+
+async def test_list_is_empty_for_a_new_user_with_default_paging(client: httpx.AsyncClient) -> None:
+    response = await client.get(DOCS)
+
+    assert response.status_code == 200
+    assert response.json() == {"items": [], "total": 0, "limit": 20, "offset": 0}
+
+
+async def test_list_items_are_summaries_without_content(client: httpx.AsyncClient) -> None:
+    doc = await create_doc(client, content="secret body")
+
+    [item] = (await client.get(DOCS)).json()["items"]
+
+    assert "content" not in item
+    assert item == {key: value for key, value in doc.items() if key != "content"}
+
+
+async def test_list_shows_only_the_callers_documents(client: httpx.AsyncClient, bob_client: httpx.AsyncClient) -> None:
+    mine = await create_doc(client, title="Alice's")
+    await create_doc(bob_client, title="Bob's")
+
+    page = (await client.get(DOCS)).json()
+
+    assert [item["id"] for item in page["items"]] == [mine["id"]]
+    assert page["total"] == 1
+
+
+@pytest.mark.usefixtures("ticking_clock")
+async def test_list_pages_with_limit_and_offset(client: httpx.AsyncClient) -> None:
+    first, second, third = [await create_doc(client, title=title) for title in ("one", "two", "three")]
+
+    page_one = (await client.get(DOCS, params={"limit": 2})).json()
+    page_two = (await client.get(DOCS, params={"limit": 2, "offset": 2})).json()
+
+    assert [item["id"] for item in page_one["items"]] == [third["id"], second["id"]]
+    assert (page_one["total"], page_one["limit"], page_one["offset"]) == (3, 2, 0)
+    assert [item["id"] for item in page_two["items"]] == [first["id"]]
+    assert (page_two["total"], page_two["limit"], page_two["offset"]) == (3, 2, 2)
+
+
+@pytest.mark.usefixtures("ticking_clock")
+async def test_list_puts_the_most_recently_updated_first(client: httpx.AsyncClient) -> None:
+    oldest, middle, newest = [await create_doc(client, title=title) for title in ("one", "two", "three")]
+
+    response = await client.patch(f"{DOCS}/{oldest['id']}", json={"content": "touched"})
+    assert response.status_code == 200
+
+    items = (await client.get(DOCS)).json()["items"]
+    assert [item["id"] for item in items] == [oldest["id"], newest["id"], middle["id"]]
+
+
+async def test_list_offset_past_the_end_is_an_empty_page(client: httpx.AsyncClient) -> None:
+    await create_doc(client)
+
+    page = (await client.get(DOCS, params={"offset": 5})).json()
+
+    assert page["items"] == []
+    assert page["total"] == 1
+
+
+@pytest.mark.parametrize("limit", [1, 100])
+async def test_list_accepts_limit_at_its_bounds(client: httpx.AsyncClient, limit: int) -> None:
+    response = await client.get(DOCS, params={"limit": limit})
+
+    assert response.status_code == 200
+    assert response.json()["limit"] == limit
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": -1},
+        {"limit": "abc"},
+        {"limit": 10**20},
+        {"offset": -1},
+        {"offset": "x"},
+        {"offset": 10**20},
+    ],
+    ids=str,
+)
+async def test_list_refuses_bad_paging(client: httpx.AsyncClient, params: dict[str, Any]) -> None:
+    assert_validation_error(await client.get(DOCS, params=params))
+
+
+# --- read ---------------------------------------------------------------------------------
+
+
+async def test_get_carries_the_version_as_etag(client: httpx.AsyncClient) -> None:
+    doc = await create_doc(client)
+    await client.patch(f"{DOCS}/{doc['id']}", json={"title": "Renamed"})
+
+    response = await client.get(f"{DOCS}/{doc['id']}")
+
+    assert response.headers["etag"] == '"2"'
+    assert response.json()["version"] == 2
+
+
+# --- edit ---------------------------------------------------------------------------------
+
+
+async def test_patch_changes_only_the_given_fields(client: httpx.AsyncClient) -> None:
+    doc = await create_doc(client, title="Old", content="Body stays")
+
+    response = await client.patch(f"{DOCS}/{doc['id']}", json={"title": "New"})
+
+    assert response.status_code == 200
+    assert response.headers["etag"] == '"2"'
+    updated = response.json()
+    assert (updated["title"], updated["content"], updated["version"]) == ("New", "Body stays", 2)
+    assert await get_doc(client, doc["id"]) == updated
+
+
+async def test_every_change_increments_the_version(client: httpx.AsyncClient) -> None:
+    doc = await create_doc(client)
+    url = f"{DOCS}/{doc['id']}"
+
+    versions = [
+        (await client.patch(url, json={"title": "Second"})).json()["version"],
+        (await client.patch(url, json={"content": "Third"})).json()["version"],
+        (await client.put(url, json={"title": "Fourth"})).json()["version"],
+    ]
+
+    assert versions == [2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"title": "Same"}, {"title": "  Same  "}, {"content": "Same body"}, {"title": "Same", "version": 1}],
+    ids=["empty", "same-title", "same-title-padded", "same-content", "same-with-version"],
+)
+async def test_patch_that_changes_nothing_keeps_the_version(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
+    doc = await create_doc(client, title="Same", content="Same body")
+
+    response = await client.patch(f"{DOCS}/{doc['id']}", json=body)
+
+    assert response.status_code == 200
+    assert response.json() == doc
+    assert await get_doc(client, doc["id"]) == doc
+
+
+async def test_put_replaces_title_and_empties_omitted_content(client: httpx.AsyncClient) -> None:
+    doc = await create_doc(client, title="Old", content="Old body")
+
+    response = await client.put(f"{DOCS}/{doc['id']}", json={"title": "New"})
+
+    assert response.status_code == 200
+    assert response.headers["etag"] == '"2"'
+    assert (response.json()["title"], response.json()["content"], response.json()["version"]) == ("New", "", 2)
+    assert await get_doc(client, doc["id"]) == response.json()
+
+
+async def test_put_without_a_title_is_refused(client: httpx.AsyncClient) -> None:
+    doc = await create_doc(client)
+
+    assert_validation_error(await client.put(f"{DOCS}/{doc['id']}", json={"content": "only content"}))
+    assert await get_doc(client, doc["id"]) == doc
+
+
+BAD_EDIT_BODIES = {
+    "title-null-put": ("PUT", {"title": None}),
+    "title-number": ("PATCH", {"title": 123}),
+    "content-list": ("PATCH", {"content": []}),
+    "title-empty": ("PATCH", {"title": ""}),
+    "title-whitespace": ("PATCH", {"title": "   "}),
+    "title-256": ("PATCH", {"title": "t" * 256}),
+    "title-nul": ("PATCH", {"title": "a\x00b"}),
+    "content-nul": ("PATCH", {"content": "a\x00b"}),
+    "content-over-5-mib": ("PATCH", {"content": KA * (MAX_CONTENT_BYTES // 3 + 1)}),
+    "version-zero": ("PATCH", {"title": "x", "version": 0}),
+    "version-text": ("PATCH", {"title": "x", "version": "abc"}),
+    "version-past-int32": ("PATCH", {"title": "x", "version": 2**31}),
+    "version-huge": ("PUT", {"title": "x", "version": 10**20}),
+    "extra-owner_id": ("PATCH", {"owner_id": str(uuid.uuid4())}),
+    "extra-id": ("PUT", {"title": "x", "id": str(uuid.uuid4())}),
+    "extra-updated_at": ("PATCH", {"updated_at": "2000-01-01T00:00:00Z"}),
+    "title-empty-put": ("PUT", {"title": ""}),
+    "content-nul-put": ("PUT", {"title": "x", "content": "\x00"}),
+}
+
+
+@pytest.mark.parametrize(("method", "body"), BAD_EDIT_BODIES.values(), ids=BAD_EDIT_BODIES.keys())
+async def test_bad_edit_body_is_refused_and_changes_nothing(
+    client: httpx.AsyncClient, method: str, body: dict[str, Any]
+) -> None:
+    doc = await create_doc(client)
+
+    response = await client.request(method, f"{DOCS}/{doc['id']}", json=body)
+
+    assert_validation_error(response)
+    assert await get_doc(client, doc["id"]) == doc
+
+
+@pytest.mark.parametrize("method", ["PATCH", "PUT"])
+async def test_malformed_json_edit_is_refused_and_changes_nothing(client: httpx.AsyncClient, method: str) -> None:
+    doc = await create_doc(client)
+
+    response = await client.request(
+        method, f"{DOCS}/{doc['id']}", content=b'{"title": ', headers={"content-type": "application/json"}
+    )
+
+    assert_validation_error(response)
+    assert await get_doc(client, doc["id"]) == doc
+
+
+# --- optimistic concurrency ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "naming"),
+    [("PATCH", "body"), ("PATCH", "if-match"), ("PATCH", "weak-if-match"), ("PUT", "body"), ("PUT", "if-match")],
+)
+async def test_naming_the_current_version_succeeds(client: httpx.AsyncClient, method: str, naming: str) -> None:
+    doc = await create_doc(client)
+    body: dict[str, Any] = {"title": "Edited"}
+    headers = {}
+    if naming == "body":
+        body["version"] = 1
+    else:
+        headers["if-match"] = 'W/"1"' if naming == "weak-if-match" else '"1"'
+
+    response = await client.request(method, f"{DOCS}/{doc['id']}", json=body, headers=headers)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == 2
+    assert response.json()["title"] == "Edited"
+
+
+@pytest.mark.parametrize(
+    ("method", "naming"),
+    [("PATCH", "body"), ("PATCH", "if-match"), ("PUT", "body"), ("PUT", "if-match"), ("PATCH", "body-and-if-match")],
+)
+async def test_naming_a_stale_version_gets_409_and_changes_nothing(
+    client: httpx.AsyncClient, method: str, naming: str
+) -> None:
+    doc = await create_doc(client)
+    url = f"{DOCS}/{doc['id']}"
+    current = (await client.patch(url, json={"title": "Someone else's edit"})).json()
+    body: dict[str, Any] = {"title": "My stale edit"}
+    headers = {}
+    if naming == "body":
+        body["version"] = 1
+    elif naming == "if-match":
+        headers["if-match"] = '"1"'
+    else:  # the body names the current version, the header a stale one: both must hold
+        body["version"] = 2
+        headers["if-match"] = '"1"'
+
+    response = await client.request(method, url, json=body, headers=headers)
+
+    conflict = assert_error(response, 409, "version_conflict")
+    assert conflict["current_version"] == 2
+    assert await get_doc(client, doc["id"]) == current
+
+
+async def test_stale_version_conflicts_even_when_nothing_would_change(client: httpx.AsyncClient) -> None:
+    doc = await create_doc(client, title="Same")
+    url = f"{DOCS}/{doc['id']}"
+    await client.patch(url, json={"content": "moved on"})
+
+    response = await client.patch(url, json={"title": "Same", "version": 1})
+
+    assert assert_error(response, 409, "version_conflict")["current_version"] == 2
+
+
+BAD_IF_MATCH = {
+    "bare-word": "abc",
+    "quoted-word": '"abc"',
+    "negative": '"-1"',
+    "decimal": '"1.0"',
+    "empty": "",
+    "superscript-two": b'"\xb2"',  # "²" in Latin-1: str.isdigit() says yes, int() says no
+}
+
+
+@pytest.mark.parametrize("if_match", BAD_IF_MATCH.values(), ids=BAD_IF_MATCH.keys())
+async def test_if_match_that_is_not_a_version_is_refused(client: httpx.AsyncClient, if_match: str | bytes) -> None:
+    doc = await create_doc(client)
+
+    response = await client.patch(f"{DOCS}/{doc['id']}", json={"title": "Edited"}, headers={"if-match": if_match})
+
+    assert response.status_code == 422, response.text
+    assert isinstance(response.json()["detail"], str)
+    assert isinstance(response.json()["code"], str)
+    assert await get_doc(client, doc["id"]) == doc
+
+
+async def test_of_concurrent_edits_naming_one_version_exactly_one_wins(client: httpx.AsyncClient) -> None:
+    doc = await create_doc(client)
+    url = f"{DOCS}/{doc['id']}"
+    titles = [f"Edit {n}" for n in range(8)]
+
+    responses = await asyncio.gather(*(client.patch(url, json={"title": t, "version": 1}) for t in titles))
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [409] * 7, [r.text for r in responses]
+    [winner] = [r.json() for r in responses if r.status_code == 200]
+    for loser in (r for r in responses if r.status_code == 409):
+        assert loser.json()["code"] == "version_conflict"
+        assert loser.json()["current_version"] == 2
+    stored = await get_doc(client, doc["id"])
+    assert stored["version"] == 2
+    assert stored["title"] == winner["title"]
+
+
+# --- delete -------------------------------------------------------------------------------
+
+
+async def test_delete_removes_the_document(client: httpx.AsyncClient) -> None:
+    doc = await create_doc(client)
+
+    response = await client.delete(f"{DOCS}/{doc['id']}")
+
+    assert response.status_code == 204
+    assert response.content == b""
+    assert_error(await client.get(f"{DOCS}/{doc['id']}"), 404, "not_found")
+    assert (await client.get(DOCS)).json()["total"] == 0
+
+
+async def test_deleting_twice_gets_404(client: httpx.AsyncClient) -> None:
+    doc = await create_doc(client)
+    await client.delete(f"{DOCS}/{doc['id']}")
+
+    assert_error(await client.delete(f"{DOCS}/{doc['id']}"), 404, "not_found")
+
+
+# --- who may see what ---------------------------------------------------------------------
+
+ITEM_REQUESTS = {
+    "GET": {},
+    "PATCH": {"json": {"title": "Hijacked"}},
+    "PUT": {"json": {"title": "Hijacked", "content": ""}},
+    "DELETE": {},
+}
+
+
+@pytest.mark.parametrize(("method", "kwargs"), ITEM_REQUESTS.items(), ids=ITEM_REQUESTS.keys())
+async def test_stranger_gets_404_for_anothers_document(
+    client: httpx.AsyncClient, bob_client: httpx.AsyncClient, method: str, kwargs: dict[str, Any]
+) -> None:
+    doc = await create_doc(client, title="Alice's", content="private")
+
+    response = await bob_client.request(method, f"{DOCS}/{doc['id']}", **kwargs)
+    missing = await bob_client.request(method, f"{DOCS}/{MISSING_ID}", **kwargs)
+
+    assert_error(response, 404, "not_found")
+    assert response.json() == missing.json()  # indistinguishable from a document that does not exist
+    assert await get_doc(client, doc["id"]) == doc
+
+
+@pytest.mark.parametrize("method", ["PATCH", "PUT"])
+async def test_stranger_naming_the_version_still_gets_404(
+    client: httpx.AsyncClient, bob_client: httpx.AsyncClient, method: str
+) -> None:
+    doc = await create_doc(client)
+
+    response = await bob_client.request(method, f"{DOCS}/{doc['id']}", json={"title": "Hijacked", "version": 7})
+
+    assert_error(response, 404, "not_found")
+    assert await get_doc(client, doc["id"]) == doc
+
+
+@pytest.mark.parametrize("doc_id", [MISSING_ID, "not-a-uuid", "1"])
+@pytest.mark.parametrize(("method", "kwargs"), ITEM_REQUESTS.items(), ids=ITEM_REQUESTS.keys())
+async def test_missing_or_malformed_id_gets_404(
+    client: httpx.AsyncClient, method: str, kwargs: dict[str, Any], doc_id: str
+) -> None:
+    response = await client.request(method, f"{DOCS}/{doc_id}", **kwargs)
+
+    assert_error(response, 404, "not_found")
+
+
+ALL_REQUESTS = {
+    "create": ("POST", "", {"json": {"title": "Mine now"}}),
+    "list": ("GET", "", {}),
+    "read": ("GET", "/{id}", {}),
+    "patch": ("PATCH", "/{id}", {"json": {"title": "Hijacked"}}),
+    "put": ("PUT", "/{id}", {"json": {"title": "Hijacked"}}),
+    "delete": ("DELETE", "/{id}", {}),
+}
+
+
+@pytest.mark.parametrize("cookie", [None, "forged-token"], ids=["no-cookie", "forged-cookie"])
+@pytest.mark.parametrize(("method", "path", "kwargs"), ALL_REQUESTS.values(), ids=ALL_REQUESTS.keys())
+async def test_without_a_session_every_endpoint_gets_401(
+    client: httpx.AsyncClient,
+    new_client: ClientFactory,
+    method: str,
+    path: str,
+    kwargs: dict[str, Any],
+    cookie: str | None,
+) -> None:
+    doc = await create_doc(client)
+    anonymous: httpx.AsyncClient = new_client()
+    if cookie is not None:
+        anonymous.cookies.set(SESSION_COOKIE, cookie)
+
+    response = await anonymous.request(method, DOCS + path.format(id=doc["id"]), **kwargs)
+
+    assert_error(response, 401, "not_authenticated")
+    assert response.headers["content-type"].startswith("application/json")
+    assert await get_doc(client, doc["id"]) == doc
+    assert (await client.get(DOCS)).json()["total"] == 1
