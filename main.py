@@ -15,7 +15,12 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app.api.errors import install_error_handlers
 from app.api.health import router as health_router
-from app.api.middleware import BodyLimitMiddleware, OriginCheckMiddleware, RequestContextMiddleware
+from app.api.middleware import (
+    BodyLimitMiddleware,
+    CatchAllMiddleware,
+    OriginCheckMiddleware,
+    RequestContextMiddleware,
+)
 from app.api.v1 import api_router
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
@@ -58,6 +63,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
                 expose_headers=["ETag", "X-Request-ID"],
                 max_age=600,
             ),
+            Middleware(CatchAllMiddleware),
             Middleware(OriginCheckMiddleware, trusted_origins=settings.trusted_origins),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
         ],

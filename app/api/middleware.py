@@ -1,6 +1,7 @@
 """Plain ASGI middleware (no BaseHTTPMiddleware: it costs a task and a copy per request).
 
-Order, outermost first: RequestContext -> CORS -> OriginCheck -> BodyLimit -> the app.
+Order, outermost first: RequestContext -> CORS -> CatchAll -> OriginCheck -> BodyLimit -> the app.
+CatchAll sits inside CORS so that the frontend can read a 500's body and request id.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ async def send_json(
 
 
 class RequestContextMiddleware:
-    """Request id, one log line per request, safety headers, and a JSON 500 for any bug."""
+    """Request id, one log line per request, and safety headers on every response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -64,12 +65,10 @@ class RequestContextMiddleware:
         is_api = scope["path"].startswith("/api/")
         started = time.perf_counter()
         status = 500
-        response_started = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status
             if message["type"] == "http.response.start":
-                response_started = True
                 status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k not in (b"x-request-id",)]
                 headers.append((b"x-request-id", request_id.encode()))
@@ -84,17 +83,38 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:
-            log.exception("unhandled error request_id=%s %s %s", request_id, scope["method"], scope["path"])
-            if not response_started:
-                await send_json(
-                    send_wrapper,
-                    500,
-                    {"detail": "Internal server error", "code": "internal_error", "request_id": request_id},
-                )
         finally:
             duration_ms = (time.perf_counter() - started) * 1000
             log.info("%s %s %d %.1fms request_id=%s", scope["method"], scope["path"], status, duration_ms, request_id)
+
+
+class CatchAllMiddleware:
+    """Any unhandled exception: logged with the request id, answered with a bare JSON 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            request_id = scope.get(REQUEST_ID_KEY)
+            log.exception("unhandled error request_id=%s %s %s", request_id, scope["method"], scope["path"])
+            if response_started:
+                raise
+            await send_json(
+                send, 500, {"detail": "Internal server error", "code": "internal_error", "request_id": request_id}
+            )
 
 
 def _add_vary(headers: list[tuple[bytes, bytes]], value: bytes) -> list[tuple[bytes, bytes]]:

@@ -109,7 +109,7 @@ async def replace_document(
     return DocumentRead.model_validate(updated)
 
 
-@router.delete("/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403, 404))
+@router.delete("/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403, 404, 422))
 async def delete_document(document: EditableDocument, session: SessionDep) -> Response:
     await document_crud.delete_document(session=session, document_id=document.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,202 @@
+"""The `lekhamudra` command: db upgrade, user create, and serve (end to end over real HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from typer.testing import CliRunner, Result
+
+from app.cli import cli
+from app.core.config import get_settings
+from app.db.migrate import PROJECT_ROOT
+from main import create_app
+from tests.conftest import make_settings, unique_email
+from tests.databases import fresh_database
+
+PASSWORD = "secret-pass-1"
+
+
+@pytest.fixture
+def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The CLI's configuration: a fresh, empty database (SQLite under DATA_DIR, or PostgreSQL)."""
+    for name in ("ENV", "POSTGRES_DB", "POSTGRES_HOST", "AUTO_MIGRATE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    with fresh_database(tmp_path) as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        get_settings.cache_clear()
+        yield url
+        get_settings.cache_clear()
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+@pytest.fixture
+def migrated(cli_database: str) -> str:
+    result = run("db", "upgrade")
+    assert result.exit_code == 0, result.output
+    return cli_database
+
+
+def can_log_in(database_url: str, data_dir: Path, email: str, password: str) -> bool:
+    """Sign in through the app on the same database, as a browser would."""
+
+    async def _login() -> bool:
+        application = create_app(make_settings(database_url, data_dir))
+        async with (
+            LifespanManager(application),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as client,
+        ):
+            response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+            return response.status_code == 200
+
+    return asyncio.run(_login())
+
+
+def test_help_lists_the_commands() -> None:
+    result = run("--help")
+
+    assert result.exit_code == 0
+    for command in ("serve", "db", "user"):
+        assert command in result.output
+
+
+def test_db_upgrade_reports_database_up_to_date(cli_database: str) -> None:
+    result = run("db", "upgrade")
+
+    assert result.exit_code == 0, result.output
+    assert "Database is up to date" in result.output
+
+
+def test_db_upgrade_again_is_harmless(migrated: str) -> None:
+    result = run("db", "upgrade")
+
+    assert result.exit_code == 0, result.output
+
+
+def test_user_create_makes_an_account_that_can_log_in(migrated: str, tmp_path: Path) -> None:
+    email = unique_email("cli")
+
+    result = run("user", "create", "--email", email, "--password", PASSWORD, "--full-name", "Sita Sharma")
+
+    assert result.exit_code == 0, result.output
+    assert f"Created user {email}" in result.output
+    assert can_log_in(migrated, tmp_path, email, PASSWORD)
+
+
+def test_user_create_stores_the_email_normalized(migrated: str, tmp_path: Path) -> None:
+    result = run("user", "create", "--email", "  Ram.Bahadur@Example.COM ", "--password", PASSWORD)
+
+    assert result.exit_code == 0, result.output
+    assert can_log_in(migrated, tmp_path, "ram.bahadur@example.com", PASSWORD)
+
+
+def test_user_create_with_taken_email_exits_1(migrated: str) -> None:
+    email = unique_email("cli")
+    assert run("user", "create", "--email", email, "--password", PASSWORD).exit_code == 0
+
+    result = run("user", "create", "--email", email.upper(), "--password", "another-pass-2")
+
+    assert result.exit_code == 1
+    assert "error" in result.output.lower()
+    assert "Created user" not in result.output
+
+
+def test_user_create_with_short_password_fails_and_creates_nobody(migrated: str, tmp_path: Path) -> None:
+    email = unique_email("cli")
+
+    result = run("user", "create", "--email", email, "--password", "short")
+
+    assert result.exit_code != 0
+    assert "password" in result.output.lower()
+    assert not can_log_in(migrated, tmp_path, email, "short")
+
+
+def test_user_create_with_invalid_email_fails(migrated: str) -> None:
+    result = run("user", "create", "--email", "not-an-email", "--password", PASSWORD)
+
+    assert result.exit_code != 0
+    assert "email" in result.output.lower()
+
+
+def test_user_create_prompts_for_password_twice(migrated: str, tmp_path: Path) -> None:
+    email = unique_email("cli")
+
+    result = CliRunner().invoke(cli, ["user", "create", "--email", email], input=f"{PASSWORD}\n{PASSWORD}\n")
+
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
+    assert can_log_in(migrated, tmp_path, email, PASSWORD)
+
+
+# --- End to end: a real server process -----------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """`lekhamudra serve` in dev mode on SQLite under a temp DATA_DIR; yields its base URL."""
+    port = _free_port()
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "POSTGRES_", "ENV", "AUTO_MIGRATE"))
+    }
+    env["DATA_DIR"] = str(tmp_path / "data")
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen(
+        ["uv", "run", "lekhamudra", "serve", "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                if httpx.get(f"{base_url}/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def test_serve_migrates_and_serves_signup_and_me_over_http(served: str, tmp_path: Path) -> None:
+    email = unique_email("serve")
+
+    with httpx.Client(base_url=served, timeout=10) as browser:
+        signup = browser.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD})
+        me = browser.get("/api/v1/auth/me")
+
+    assert signup.status_code == 201, signup.text
+    assert me.status_code == 200
+    assert me.json()["authenticated"] is True
+    assert me.json()["user"]["email"] == email
+    assert (tmp_path / "data" / "lekhamudra.db").is_file()

@@ -1,0 +1,111 @@
+"""The published API description (/openapi.json) and its interactive docs (/docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+DOCUMENT = "/api/v1/documents/{document_id}"
+ROUTES = [
+    ("/api/v1/auth/signup", "post"),
+    ("/api/v1/auth/login", "post"),
+    ("/api/v1/auth/logout", "post"),
+    ("/api/v1/auth/me", "get"),
+    ("/api/v1/documents", "post"),
+    ("/api/v1/documents", "get"),
+    (DOCUMENT, "get"),
+    (DOCUMENT, "patch"),
+    (DOCUMENT, "put"),
+    (DOCUMENT, "delete"),
+    ("/ping", "get"),
+    ("/health", "get"),
+]
+ITEM_ROUTES = [(path, method) for path, method in ROUTES if path == DOCUMENT]
+
+
+@pytest.fixture
+async def spec(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def _error_operations(spec: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:
+    return [
+        (path, method, status, response)
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if status.startswith("4")
+    ]
+
+
+@pytest.mark.parametrize(("path", "method"), ROUTES, ids=[f"{m.upper()} {p}" for p, m in ROUTES])
+def test_openapi_lists_route(spec: dict[str, Any], path: str, method: str) -> None:
+    assert method in spec["paths"].get(path, {})
+
+
+def test_openapi_lists_no_undocumented_extra_paths(spec: dict[str, Any]) -> None:
+    assert set(spec["paths"]) == {path for path, _ in ROUTES}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/signup", "/api/v1/auth/login"])
+def test_auth_forms_accept_json_and_url_encoded_bodies(spec: dict[str, Any], path: str) -> None:
+    body = spec["paths"][path]["post"]["requestBody"]
+
+    assert body["required"] is True
+    assert {"application/json", "application/x-www-form-urlencoded"} <= set(body["content"])
+
+
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [("/api/v1/auth/signup", {"email", "password", "full_name"}), ("/api/v1/auth/login", {"email", "password"})],
+)
+def test_auth_body_schema_names_its_fields(spec: dict[str, Any], path: str, fields: set[str]) -> None:
+    content = spec["paths"][path]["post"]["requestBody"]["content"]
+
+    for media_type in ("application/json", "application/x-www-form-urlencoded"):
+        assert set(content[media_type]["schema"]["properties"]) == fields
+
+
+@pytest.mark.parametrize(("path", "method"), ITEM_ROUTES, ids=[m.upper() for _, m in ITEM_ROUTES])
+@pytest.mark.parametrize("status", ["404", "422"])
+def test_document_routes_declare_not_found_and_validation_errors(
+    spec: dict[str, Any], path: str, method: str, status: str
+) -> None:
+    assert status in spec["paths"][path][method]["responses"]
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_document_collection_declares_validation_errors(spec: dict[str, Any], method: str) -> None:
+    assert "422" in spec["paths"]["/api/v1/documents"][method]["responses"]
+
+
+def test_every_declared_client_error_uses_the_one_error_shape(spec: dict[str, Any]) -> None:
+    """Errors are `{"detail": str, "code": str}` everywhere, so the docs must say so everywhere."""
+    wrong = [
+        f"{method.upper()} {path} {status}"
+        for path, method, status, response in _error_operations(spec)
+        if response.get("content", {}).get("application/json", {}).get("schema")
+        != {"$ref": "#/components/schemas/ErrorOut"}
+    ]
+
+    assert wrong == []
+
+
+def test_error_shape_requires_detail_and_code(spec: dict[str, Any]) -> None:
+    schema = spec["components"]["schemas"]["ErrorOut"]
+
+    assert set(schema["required"]) == {"detail", "code"}
+    assert schema["properties"]["detail"]["type"] == "string"
+    assert schema["properties"]["code"]["type"] == "string"
+
+
+async def test_docs_page_is_html(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "/openapi.json" in response.text
