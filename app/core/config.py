@@ -60,6 +60,28 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     max_request_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
 
+    # Files: STORAGE_URL file:///path (default: DATA_DIR/files) or s3://bucket/prefix
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_allow_http: bool = False
+    max_upload_mb: int = Field(default=50, ge=1)
+
+    # Queue: Huey on SQLite under DATA_DIR (embedded worker), or redis://… shared by many workers
+    queue_url: str | None = None
+    embedded_worker: bool = True
+    ocr_lease_seconds: int = Field(default=300, ge=5)
+    ocr_max_attempts: int = Field(default=3, ge=1, le=10)
+
+    # OCR
+    tessdata_prefix: Path | None = None
+    ocr_default_languages: str = "nep+eng"
+    ocr_page_timeout_seconds: float = Field(default=120.0, gt=0)
+    max_pdf_pages: int = Field(default=500, ge=1)
+    max_image_pixels: int = Field(default=100_000_000, ge=1_000_000)
+
     # Passwords (argon2id; defaults are OWASP's minimum: m=19456 KiB, t=2, p=1)
     argon2_memory_kib: int = Field(default=19_456, ge=19_456)
     argon2_time_cost: int = Field(default=2, ge=2)
@@ -107,6 +129,28 @@ class Settings(BaseSettings):
         if not self.database_url and self.postgres_db and not self.postgres_host:
             raise ValueError("POSTGRES_HOST is required when POSTGRES_DB is set")
         return self
+
+    @field_validator("storage_url")
+    @classmethod
+    def _check_storage_url(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("file", "s3"):
+            raise ValueError("must be file:///path or s3://bucket/prefix")
+        return value or None
+
+    @field_validator("queue_url")
+    @classmethod
+    def _check_queue_url(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("redis", "rediss"):
+            raise ValueError("must be redis://host:port/db")
+        return value or None
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or (self.data_dir / "files").resolve().as_uri()
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
 
     @property
     def trusted_origins(self) -> list[str]:
