@@ -1,0 +1,34 @@
+"""OCR: page text from images and PDFs, through one persistent Tesseract process per worker.
+
+The worker's face::
+
+    sniff_media_type(head) -> media type | None      check_image_header(head, max_pixels=)
+    tessdata_dir(configured) -> Path | None          installed_languages(tessdata) -> [codes]
+    count_pages(path, media_type, ...) -> int        read_pages(path, media_type, ...) -> Iterator[PageText]
+    OcrEngine(tessdata, page_timeout=)               clean_nepali(text) -> text
+
+Errors: OcrError (permanent) and its subclass PageTimeout.
+"""
+
+from app.ocr._engine import OcrEngine
+from app.ocr._images import check_image_header, sniff_media_type
+from app.ocr._nepali import clean_nepali
+from app.ocr._pages import count_pages, read_pages
+from app.ocr._tessdata import installed_languages, tessdata_dir
+from app.ocr._types import DEFAULT_LANGUAGES, SUPPORTED_MEDIA_TYPES, OcrError, PageText, PageTimeout
+
+__all__ = [
+    "DEFAULT_LANGUAGES",
+    "SUPPORTED_MEDIA_TYPES",
+    "OcrEngine",
+    "OcrError",
+    "PageText",
+    "PageTimeout",
+    "check_image_header",
+    "clean_nepali",
+    "count_pages",
+    "installed_languages",
+    "read_pages",
+    "sniff_media_type",
+    "tessdata_dir",
+]

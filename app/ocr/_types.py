@@ -1,0 +1,42 @@
+"""Result and error types of the OCR package.
+
+Errors::
+
+    OcrError            permanent: the file or the setup is wrong, retrying will not help
+    └── PageTimeout     one page took longer than the engine's per-page limit
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+SUPPORTED_MEDIA_TYPES: frozenset[str] = frozenset(
+    {"image/png", "image/jpeg", "image/tiff", "image/webp", "application/pdf"}
+)
+IMAGE_MEDIA_TYPES: frozenset[str] = SUPPORTED_MEDIA_TYPES - {"application/pdf"}
+DEFAULT_LANGUAGES = "nep+eng"
+INSTALL_HINT = (
+    "install the language data (apt-get install tesseract-ocr-nep tesseract-ocr-eng) "
+    "or set TESSDATA_PREFIX to a directory holding the *.traineddata files"
+)
+
+
+class OcrError(Exception):
+    """A permanent OCR failure: corrupt or oversized input, or missing language data."""
+
+
+class PageTimeout(OcrError):
+    """A page exceeded the per-page recognition time limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class PageText:
+    """The text of one page and where it came from."""
+
+    number: int
+    text: str
+    confidence: float
+    source: Literal["ocr", "text_layer"]
+    engine: str
+    languages: str
