@@ -28,10 +28,15 @@ from app.core.security import Passwords
 from app.db.migrate import upgrade_to_head
 from app.db.session import Database
 from app.models.base import utcnow
+from app.ocr import installed_languages, tessdata_dir
+from app.storage import storage_from_settings
+from app.worker import Queue
+from app.worker.consumer import start_embedded_worker, stop_embedded_worker
 
 log = logging.getLogger("lekhamudra")
 # Set by `lekhamudra serve` after it migrated in the parent, so workers don't each try.
 MIGRATED_ENV = "LEKHAMUDRA_MIGRATED"
+UPLOAD_PATH = "/api/v1/documents/upload"
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
@@ -43,9 +48,20 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.migrate_on_start and os.environ.get(MIGRATED_ENV) != "1":
             await anyio.to_thread.run_sync(upgrade_to_head, settings)
-        log.info("lekhamudra started env=%s database=%s", settings.env, app.state.db.engine.dialect.name)
-        yield
-        await app.state.db.dispose()
+        worker = start_embedded_worker(settings)
+        log.info(
+            "lekhamudra started env=%s database=%s storage=%s queue=%s embedded_worker=%s",
+            settings.env,
+            app.state.db.engine.dialect.name,
+            app.state.storage.kind,
+            app.state.queue.kind,
+            worker is not None,
+        )
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(stop_embedded_worker, worker)
+            await app.state.db.dispose()
 
     app = FastAPI(
         title="Lekhamudra",
@@ -65,7 +81,12 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
             ),
             Middleware(CatchAllMiddleware),
             Middleware(OriginCheckMiddleware, trusted_origins=settings.trusted_origins),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=settings.max_request_bytes,
+                # Uploads stream to storage under their own limit (the file's, plus form framing).
+                path_limits={UPLOAD_PATH: settings.max_upload_bytes + 1024 * 1024},
+            ),
         ],
     )
     app.state.settings = settings
@@ -79,6 +100,9 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         parallelism=settings.argon2_parallelism,
         max_concurrent=settings.max_concurrent_hashes,
     )
+    app.state.storage = storage_from_settings(settings)
+    app.state.queue = Queue(settings)
+    app.state.installed_languages = installed_languages(tessdata_dir(settings.tessdata_prefix))
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_router)

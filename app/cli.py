@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -107,6 +108,33 @@ async def _create_user(*, email: str, password: str, full_name: str | None) -> s
             return f"{user.email} ({user.id})"
     finally:
         await db.dispose()
+
+
+@cli.command()
+def worker(
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes, each with its own OCR engine.")] = 2,
+) -> None:
+    """Run queue workers (OCR) for this deployment's queue (QUEUE_URL, or SQLite under DATA_DIR)."""
+    from app.worker.consumer import run_consumer
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    run_consumer(settings, workers=workers, worker_type="process")
+
+
+@cli.command("import")
+def import_files(
+    paths: Annotated[list[Path], typer.Argument(exists=True, help="Files and folders to import.")],
+    owner: Annotated[str, typer.Option(help="Email of the user who will own the documents.")],
+    languages: Annotated[str | None, typer.Option(help="OCR languages, e.g. nep+eng.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow OCR to the end and print a summary.")] = False,
+) -> None:
+    """Import scans and PDFs: one document per file, OCR queued for each."""
+    from app.cli_import import run_import
+
+    settings = get_settings()
+    configure_logging("WARNING")
+    raise typer.Exit(asyncio.run(run_import(settings, paths=paths, owner=owner, languages=languages, wait=wait)))
 
 
 def main() -> None:

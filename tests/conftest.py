@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,14 @@ _emails = itertools.count(1)
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"env": "test", "database_url": database_url, "data_dir": data_dir, **overrides}
+    values: dict[str, Any] = {
+        "env": "test",
+        "database_url": database_url,
+        "data_dir": data_dir,
+        # Tests run the OCR pipeline in-process, or start workers explicitly.
+        "embedded_worker": False,
+        **overrides,
+    }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
@@ -118,3 +126,23 @@ async def bob_client(new_client: ClientFactory, sign_up: SignUp) -> httpx.AsyncC
     other = new_client()
     await sign_up(other)
     return other
+
+
+# CI sets LEKHAMUDRA_NO_SKIPS=1: there, a test that skips (say, for missing Tesseract data) is a
+# failure, so nothing is silently skipped. Locally, skips stay skips, each with its reason.
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("LEKHAMUDRA_NO_SKIPS") == "1" and _skipped:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"LEKHAMUDRA_NO_SKIPS: {len(_skipped)} test(s) skipped, which CI forbids:", red=True)
+            for nodeid in _skipped:
+                reporter.write_line(f"  {nodeid}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

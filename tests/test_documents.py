@@ -68,7 +68,8 @@ async def test_create_returns_the_document_at_version_1(client: httpx.AsyncClien
 
     assert response.status_code == 201
     doc = response.json()
-    assert set(doc) == {"id", "title", "content", "owner_id", "version", "created_at", "updated_at"}
+    assert set(doc) == {"id", "title", "content", "owner_id", "version", "created_at", "updated_at", "file", "ocr"}
+    assert doc["file"] is None and doc["ocr"] is None
     assert doc["title"] == "Budget notes"
     assert doc["content"] == "Line one"
     assert doc["owner_id"] == alice["id"]
@@ -190,7 +191,7 @@ async def test_list_items_are_summaries_without_content(client: httpx.AsyncClien
     [item] = (await client.get(DOCS)).json()["items"]
 
     assert "content" not in item
-    assert item == {key: value for key, value in doc.items() if key != "content"}
+    assert item == {key: value for key, value in doc.items() if key not in ("content", "file", "ocr")}
 
 
 async def test_list_shows_only_the_callers_documents(client: httpx.AsyncClient, bob_client: httpx.AsyncClient) -> None:

@@ -122,4 +122,4 @@ def test_alembic_cli_upgrades_sqlite_under_data_dir_and_reports_head(tmp_path: P
     assert upgrade.returncode == 0, upgrade.stderr
     assert (data_dir / "lekhamudra.db").is_file()
     assert current.returncode == 0, current.stderr
-    assert "0001_core (head)" in current.stdout
+    assert "0002_ocr (head)" in current.stdout

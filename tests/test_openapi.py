@@ -19,6 +19,10 @@ ROUTES = [
     (DOCUMENT, "patch"),
     (DOCUMENT, "put"),
     (DOCUMENT, "delete"),
+    ("/api/v1/documents/upload", "post"),
+    (f"{DOCUMENT}/file", "get"),
+    (f"{DOCUMENT}/ocr", "get"),
+    (f"{DOCUMENT}/ocr", "post"),
     ("/ping", "get"),
     ("/health", "get"),
 ]

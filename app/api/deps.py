@@ -19,6 +19,8 @@ from app.crud.session import SessionUser
 from app.db.session import Database
 from app.models import Document
 from app.services.auth import ClientInfo
+from app.storage import Storage
+from app.worker import Queue
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # last_seen_at is written at most this often per session, so reads cost no writes.
@@ -35,6 +37,18 @@ def get_database(request: Request) -> Database:
 
 def get_passwords(request: Request) -> Passwords:
     return request.app.state.passwords
+
+
+def get_storage(request: Request) -> Storage:
+    return request.app.state.storage
+
+
+def get_queue(request: Request) -> Queue:
+    return request.app.state.queue
+
+
+def get_installed_languages(request: Request) -> list[str]:
+    return request.app.state.installed_languages
 
 
 def get_now(request: Request) -> datetime:
@@ -59,6 +73,10 @@ def get_session_token(request: Request) -> str | None:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+QueueDep = Annotated[Queue, Depends(get_queue)]
+InstalledLanguagesDep = Annotated[list[str], Depends(get_installed_languages)]
 PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
 NowDep = Annotated[datetime, Depends(get_now)]
 # scope="function": commit happens before the response goes out, so a failed commit is an error

@@ -9,10 +9,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.db.session import Database
+from app.storage import Storage
+from app.worker import Queue
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
 HEALTH_TIMEOUT_S = 3.0
+REQUIRED_COMPONENTS = ("database", "storage", "queue")
 
 
 @router.get("/ping")
@@ -32,14 +35,55 @@ async def _database_status(db: Database) -> dict[str, Any]:
     return {"status": "ok", "backend": db.engine.dialect.name}
 
 
+async def _storage_status(storage: Storage) -> dict[str, Any]:
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_S):
+            await storage.ping()
+    except Exception as exc:
+        log.warning("health: storage unavailable: %s", type(exc).__name__)
+        return {"status": "unavailable", "backend": storage.kind}
+    return {"status": "ok", "backend": storage.kind}
+
+
+async def _queue_status(queue: Queue) -> dict[str, Any]:
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_S):
+            pending = await queue.pending()
+    except Exception as exc:
+        log.warning("health: queue unavailable: %s", type(exc).__name__)
+        return {"status": "unavailable", "backend": queue.kind}
+    return {"status": "ok", "backend": queue.kind, "pending": pending}
+
+
+def _ocr_status(installed: list[str]) -> dict[str, Any]:
+    # Informational: the server runs without language data; OCR jobs then fail saying how to fix it.
+    import tesserocr
+
+    version = tesserocr.tesseract_version().splitlines()[0]
+    if not installed:
+        return {
+            "status": "missing_language_data",
+            "version": version,
+            "languages": [],
+            "hint": "apt-get install tesseract-ocr-nep tesseract-ocr-eng, or set TESSDATA_PREFIX",
+        }
+    return {"status": "ok", "version": version, "languages": installed}
+
+
 @router.get(
     "/health",
     responses={503: {"description": "A component is unavailable"}},
 )
 async def health(request: Request) -> JSONResponse:
     """Readiness: each component's status; 503 when one is down."""
-    components = {"database": await _database_status(request.app.state.db)}
-    healthy = all(c["status"] == "ok" for c in components.values())
+    state = request.app.state
+    components = {
+        "database": await _database_status(state.db),
+        "storage": await _storage_status(state.storage),
+        "queue": await _queue_status(state.queue),
+        "ocr": _ocr_status(state.installed_languages),
+    }
+    healthy = all(components[name]["status"] == "ok" for name in REQUIRED_COMPONENTS)
     return JSONResponse(
         {"status": "ok" if healthy else "unavailable", "components": components},
         status_code=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE,

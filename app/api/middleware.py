@@ -159,20 +159,20 @@ class OriginCheckMiddleware:
 class BodyLimitMiddleware:
     """Refuse bodies over `max_bytes`: at once when Content-Length says so, else while streaming."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.path_limits.get(scope["path"], self.default_max_bytes)
         declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
             status, code = (413, "request_too_large") if declared.isdigit() else (400, "bad_request")
-            await send_json(
-                send, status, {"detail": f"Request body must be at most {self.max_bytes} bytes", "code": code}
-            )
+            await send_json(send, status, {"detail": f"Request body must be at most {max_bytes} bytes", "code": code})
             return
         received = 0
 
@@ -181,9 +181,9 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     # HTTPException passes through FastAPI's body parsing (other errors become 400).
-                    raise HTTPException(413, f"Request body must be at most {self.max_bytes} bytes")
+                    raise HTTPException(413, f"Request body must be at most {max_bytes} bytes")
             return message
 
         await self.app(scope, limited_receive, send)

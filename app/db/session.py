@@ -7,14 +7,28 @@ start with BEGIN IMMEDIATE, which queues writers instead so a compare-and-set se
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+log = logging.getLogger(__name__)
 _BEGIN_OPTION = "lekhamudra_sqlite_begin"
+_AFTER_COMMIT = "lekhamudra_after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[object]]) -> None:
+    """Run `callback` once the unit of work has committed (never if it rolls back).
+
+    For side effects outside the database that must not happen for a change that is not saved:
+    enqueueing a job for a new row, deleting an object whose row is gone. A failing callback is
+    logged, not raised: the change is saved, and each such effect has a recovery (the OCR reaper
+    re-enqueues lost jobs; an orphaned object costs only space).
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
@@ -56,14 +70,20 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-        """Commit once on success, roll back on any error."""
+        """Commit once on success, roll back on any error; then run the `after_commit` callbacks."""
         async with self.session(write=write) as session:
             try:
                 yield session
                 await session.commit()
             except BaseException:
+                session.info.pop(_AFTER_COMMIT, None)
                 await session.rollback()
                 raise
+            for callback in session.info.pop(_AFTER_COMMIT, []):
+                try:
+                    await callback()
+                except Exception:  # the change is saved; what the callback did is recoverable
+                    log.exception("after-commit callback failed")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

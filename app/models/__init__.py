@@ -2,7 +2,8 @@
 
 from app.models.base import Base
 from app.models.document import Document
+from app.models.ocr import DocumentFile, OcrJob, OcrPage, PeriodicRun
 from app.models.session import Session
 from app.models.user import User
 
-__all__ = ["Base", "Document", "Session", "User"]
+__all__ = ["Base", "Document", "DocumentFile", "OcrJob", "OcrPage", "PeriodicRun", "Session", "User"]

@@ -6,6 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.common import InputModel
+from app.schemas.ocr import FileRead, OcrSummary
 from app.schemas.types import MAX_INT32, Content, Title
 
 
@@ -43,3 +44,5 @@ class DocumentSummary(BaseModel):
 
 class DocumentRead(DocumentSummary):
     content: str
+    file: FileRead | None = None
+    ocr: OcrSummary | None = None

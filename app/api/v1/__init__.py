@@ -1,7 +1,8 @@
 from fastapi import APIRouter
 
-from app.api.v1 import auth, documents
+from app.api.v1 import auth, documents, files
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
+api_router.include_router(files.router)
 api_router.include_router(documents.router)

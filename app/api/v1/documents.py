@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from app.api.deps import CurrentUser, EditableDocument, NowDep, ReadableDocument, SessionDep
+from app.api.deps import CurrentUser, EditableDocument, NowDep, ReadableDocument, SessionDep, StorageDep
 from app.core.errors import Invalid
 from app.crud import document as document_crud
 from app.schemas.common import Page, error_responses
@@ -40,7 +40,7 @@ async def create_document(
         session=session, owner_id=user.id, title=document_in.title, content=document_in.content, now=now
     )
     _etag(response, document.version)
-    return DocumentRead.model_validate(document)
+    return await document_service.document_read(session=session, document=document)
 
 
 @router.get("", responses=error_responses(401, 422))
@@ -60,9 +60,10 @@ async def list_documents(
 
 
 @router.get("/{document_id}", responses=_ITEM_ERRORS)
-async def get_document(document: ReadableDocument, response: Response) -> DocumentRead:
+async def get_document(document: ReadableDocument, session: SessionDep, response: Response) -> DocumentRead:
+    """The document with its content, file and OCR status."""
     _etag(response, document.version)
-    return DocumentRead.model_validate(document)
+    return await document_service.document_read(session=session, document=document)
 
 
 @router.patch("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 422))
@@ -84,7 +85,7 @@ async def patch_document(
         now=now,
     )
     _etag(response, updated.version)
-    return DocumentRead.model_validate(updated)
+    return await document_service.document_read(session=session, document=updated)
 
 
 @router.put("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 422))
@@ -106,10 +107,11 @@ async def replace_document(
         now=now,
     )
     _etag(response, updated.version)
-    return DocumentRead.model_validate(updated)
+    return await document_service.document_read(session=session, document=updated)
 
 
 @router.delete("/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403, 404, 422))
-async def delete_document(document: EditableDocument, session: SessionDep) -> Response:
-    await document_crud.delete_document(session=session, document_id=document.id)
+async def delete_document(document: EditableDocument, session: SessionDep, storage: StorageDep) -> Response:
+    """Delete the document and its file."""
+    await document_service.delete_document(session=session, storage=storage, document=document)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

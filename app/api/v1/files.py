@@ -1,0 +1,149 @@
+"""Uploads, the original file, and OCR."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from app.api.deps import (
+    CurrentUser,
+    DatabaseDep,
+    EditableDocument,
+    InstalledLanguagesDep,
+    NowDep,
+    QueueDep,
+    ReadableDocument,
+    SessionDep,
+    SettingsDep,
+    StorageDep,
+)
+from app.api.multipart import iter_multipart
+from app.core.errors import NotFound
+from app.core.filenames import content_disposition
+from app.crud import document as document_crud
+from app.crud import ocr as ocr_crud
+from app.schemas.common import error_responses
+from app.schemas.document import DocumentRead
+from app.schemas.ocr import OcrRead, OcrRerun
+from app.services import documents as document_service
+from app.services import ingest, ocr_requests
+from app.storage import StorageNotFound
+
+router = APIRouter(prefix="/documents", tags=["files and OCR"])
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "title": {"type": "string", "maxLength": 255},
+                        "languages": {"type": "string", "example": "nep+eng"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/upload",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DocumentRead,
+    responses=error_responses(400, 401, 403, 413, 415, 422),
+    openapi_extra=_UPLOAD_BODY,
+)
+async def upload(
+    request: Request,
+    user: CurrentUser,
+    db: DatabaseDep,
+    storage: StorageDep,
+    queue: QueueDep,
+    settings: SettingsDep,
+    installed: InstalledLanguagesDep,
+    now: NowDep,
+) -> DocumentRead:
+    """Upload a scan or PDF (streamed); its OCR is queued. Types are detected from the bytes."""
+    document_id = await ingest.upload_document(
+        db=db,
+        storage=storage,
+        queue=queue,
+        settings=settings,
+        owner_id=user.id,
+        parts=iter_multipart(request),
+        installed_languages=installed,
+        now=now,
+    )
+    async with db.unit_of_work(write=False) as session:
+        document = await document_crud.get_visible_document(session=session, user_id=user.id, document_id=document_id)
+        if document is None:  # deleted between the upload and this read
+            raise NotFound("Document not found")
+        return await document_service.document_read(session=session, document=document)
+
+
+@router.get("/{document_id}/ocr", responses=error_responses(401, 404, 422))
+async def get_ocr(document: ReadableDocument, session: SessionDep) -> OcrRead:
+    """OCR status, progress and per-page text."""
+    return await ocr_requests.get_ocr(session=session, document=document)
+
+
+@router.post(
+    "/{document_id}/ocr",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def rerun_ocr(
+    document: EditableDocument,
+    session: SessionDep,
+    queue: QueueDep,
+    settings: SettingsDep,
+    installed: InstalledLanguagesDep,
+    now: NowDep,
+    body: OcrRerun | None = None,
+) -> OcrRead:
+    """Run OCR again (optionally with other languages); 409 while a run is queued or processing."""
+    return await ocr_requests.rerun_ocr(
+        session=session,
+        queue=queue,
+        document=document,
+        languages=body.languages if body else None,
+        default_languages=settings.ocr_default_languages,
+        installed_languages=installed,
+        now=now,
+    )
+
+
+@router.get(
+    "/{document_id}/file",
+    response_class=StreamingResponse,
+    responses={**error_responses(401, 404, 422), 200: {"content": {"application/octet-stream": {}}}},
+)
+async def download_file(document: ReadableDocument, session: SessionDep, storage: StorageDep) -> Response:
+    """The original upload, streamed, as an attachment."""
+    file = await ocr_crud.get_file(session=session, document_id=document.id)
+    if file is None:
+        raise NotFound("This document has no uploaded file", code="no_file")
+    chunks = storage.read(file.storage_key)
+    try:
+        # Read ahead one chunk so a missing object is a 404, not a response cut short.
+        first = await anext(chunks)
+    except StorageNotFound:
+        raise NotFound("The file is missing from storage", code="file_missing") from None
+
+    async def body() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+
+    return StreamingResponse(
+        body(),
+        media_type=file.content_type,
+        headers={"content-disposition": content_disposition(file.filename), "content-length": str(file.size)},
+    )

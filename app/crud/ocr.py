@@ -1,0 +1,271 @@
+"""Uploaded files, OCR jobs and pages: data access only.
+
+Job transitions are single UPDATE statements whose WHERE clause names the state they leave, so two
+workers (or a worker and the reaper) can never both win the same transition.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Document, DocumentFile, OcrJob, OcrPage, PeriodicRun
+
+ACTIVE = ("queued", "processing")
+FINISHED = ("done", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    document_id: uuid.UUID
+    generation: int
+    languages: str
+    attempts: int
+    pages_done: int
+    storage_key: str
+    content_type: str
+
+
+async def create_file(
+    *,
+    session: AsyncSession,
+    document_id: uuid.UUID,
+    storage_key: str,
+    filename: str,
+    size: int,
+    content_type: str,
+    sha256: str,
+    now: datetime,
+) -> DocumentFile:
+    row = DocumentFile(
+        document_id=document_id,
+        storage_key=storage_key,
+        filename=filename,
+        size=size,
+        content_type=content_type,
+        sha256=sha256,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get_file(*, session: AsyncSession, document_id: uuid.UUID) -> DocumentFile | None:
+    return await session.get(DocumentFile, document_id)
+
+
+async def create_job(
+    *, session: AsyncSession, document_id: uuid.UUID, languages: str, base_version: int, now: datetime
+) -> OcrJob:
+    job = OcrJob(
+        document_id=document_id,
+        generation=1,
+        status="queued",
+        languages=languages,
+        attempts=0,
+        base_version=base_version,
+        pages_done=0,
+        queued_at=now,
+    )
+    session.add(job)
+    await session.flush()
+    return job
+
+
+async def get_job(*, session: AsyncSession, document_id: uuid.UUID) -> OcrJob | None:
+    return await session.get(OcrJob, document_id, populate_existing=True)
+
+
+async def list_pages(*, session: AsyncSession, document_id: uuid.UUID) -> list[OcrPage]:
+    stmt = select(OcrPage).where(OcrPage.document_id == document_id).order_by(OcrPage.number)
+    return list((await session.scalars(stmt)).all())
+
+
+async def restart_job(
+    *, session: AsyncSession, document_id: uuid.UUID, languages: str, base_version: int, now: datetime
+) -> int | None:
+    """Queue a finished job again (a new generation, no pages); None if it is still active."""
+    stmt = (
+        update(OcrJob)
+        .where(OcrJob.document_id == document_id, OcrJob.status.in_(FINISHED))
+        .values(
+            generation=OcrJob.generation + 1,
+            status="queued",
+            languages=languages,
+            attempts=0,
+            error=None,
+            base_version=base_version,
+            pages_total=None,
+            pages_done=0,
+            queued_at=now,
+            started_at=None,
+            finished_at=None,
+            lease_expires_at=None,
+        )
+        .returning(OcrJob.generation)
+    )
+    generation = await session.scalar(stmt)
+    if generation is not None:
+        await session.execute(delete(OcrPage).where(OcrPage.document_id == document_id))
+    return generation
+
+
+async def claim_job(
+    *, session: AsyncSession, document_id: uuid.UUID, generation: int, now: datetime, lease: timedelta
+) -> ClaimedJob | None:
+    """Take a queued job, or one whose worker's lease ran out; None if someone else has it."""
+    claimable = or_(
+        OcrJob.status == "queued",
+        (OcrJob.status == "processing") & (OcrJob.lease_expires_at < now),
+    )
+    stmt = (
+        update(OcrJob)
+        .where(OcrJob.document_id == document_id, OcrJob.generation == generation, claimable)
+        .values(
+            status="processing",
+            attempts=OcrJob.attempts + 1,
+            started_at=now,
+            finished_at=None,
+            lease_expires_at=now + lease,
+        )
+        .returning(OcrJob.languages, OcrJob.attempts, OcrJob.pages_done)
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    file = await get_file(session=session, document_id=document_id)
+    if file is None:
+        return None
+    return ClaimedJob(
+        document_id=document_id,
+        generation=generation,
+        languages=row.languages,
+        attempts=row.attempts,
+        pages_done=row.pages_done,
+        storage_key=file.storage_key,
+        content_type=file.content_type,
+    )
+
+
+def _owned(document_id: uuid.UUID, generation: int) -> ColumnElement[bool]:
+    return (OcrJob.document_id == document_id) & (OcrJob.generation == generation) & (OcrJob.status == "processing")
+
+
+async def set_pages_total(*, session: AsyncSession, document_id: uuid.UUID, generation: int, pages_total: int) -> bool:
+    result = await session.execute(
+        update(OcrJob).where(_owned(document_id, generation)).values(pages_total=pages_total)
+    )
+    return result.rowcount == 1
+
+
+async def store_page(
+    *,
+    session: AsyncSession,
+    document_id: uuid.UUID,
+    generation: int,
+    page: OcrPage,
+    now: datetime,
+    lease: timedelta,
+) -> bool:
+    """Save one page and renew the lease; False if the job is no longer this worker's."""
+    result = await session.execute(
+        update(OcrJob)
+        .where(_owned(document_id, generation))
+        .values(pages_done=page.number, lease_expires_at=now + lease)
+    )
+    if result.rowcount != 1:
+        return False
+    # Delete-then-insert keeps a page written twice (a job run again) to one row, on both databases.
+    await session.execute(delete(OcrPage).where(OcrPage.document_id == document_id, OcrPage.number == page.number))
+    session.add(page)
+    await session.flush()
+    return True
+
+
+async def finish_job(*, session: AsyncSession, document_id: uuid.UUID, generation: int, now: datetime) -> bool:
+    """Mark done; the pages' text becomes the content unless the user edited it since queueing."""
+    base_version = await session.scalar(
+        update(OcrJob)
+        .where(_owned(document_id, generation))
+        .values(status="done", finished_at=now, lease_expires_at=None, error=None)
+        .returning(OcrJob.base_version)
+    )
+    if base_version is None:
+        return False
+    pages = await list_pages(session=session, document_id=document_id)
+    text = "\n\n".join(page.text for page in pages)
+    await session.execute(
+        update(Document)
+        .where(Document.id == document_id, Document.version == base_version)
+        .values(content=text, version=Document.version + 1, updated_at=now)
+    )
+    return True
+
+
+async def fail_job(
+    *, session: AsyncSession, document_id: uuid.UUID, generation: int, error: str, now: datetime
+) -> bool:
+    result = await session.execute(
+        update(OcrJob)
+        .where(_owned(document_id, generation))
+        .values(status="failed", error=error[:2000], finished_at=now, lease_expires_at=None)
+    )
+    return result.rowcount == 1
+
+
+async def release_for_retry(*, session: AsyncSession, document_id: uuid.UUID, generation: int, error: str) -> bool:
+    result = await session.execute(
+        update(OcrJob)
+        .where(_owned(document_id, generation))
+        .values(status="queued", error=error[:2000], lease_expires_at=None)
+    )
+    return result.rowcount == 1
+
+
+async def find_stalled_jobs(
+    *, session: AsyncSession, now: datetime, queued_before: datetime, limit: int = 500
+) -> list[tuple[uuid.UUID, int]]:
+    """Jobs whose worker died (lease ran out) or whose enqueue was lost (queued too long)."""
+    stmt = (
+        select(OcrJob.document_id, OcrJob.generation)
+        .where(
+            or_(
+                (OcrJob.status == "processing") & (OcrJob.lease_expires_at < now),
+                (OcrJob.status == "queued") & (OcrJob.queued_at < queued_before),
+            )
+        )
+        .limit(limit)
+    )
+    return [(row.document_id, row.generation) for row in await session.execute(stmt)]
+
+
+async def touch_queued(*, session: AsyncSession, document_id: uuid.UUID, generation: int, now: datetime) -> None:
+    """Restart the 'queued too long' clock of a job that was just enqueued again."""
+    await session.execute(
+        update(OcrJob)
+        .where(OcrJob.document_id == document_id, OcrJob.generation == generation, OcrJob.status == "queued")
+        .values(queued_at=now)
+    )
+
+
+async def claim_periodic_slot(*, session: AsyncSession, name: str, slot: int, now: datetime) -> bool:
+    """True for exactly one caller per (name, slot)."""
+    result = await session.execute(
+        update(PeriodicRun).where(PeriodicRun.name == name, PeriodicRun.slot < slot).values(slot=slot, ran_at=now)
+    )
+    if result.rowcount == 1:
+        return True
+    if await session.get(PeriodicRun, name) is not None:
+        return False
+    try:
+        async with session.begin_nested():
+            await session.execute(insert(PeriodicRun).values(name=name, slot=slot, ran_at=now))
+    except IntegrityError:  # another consumer inserted it first
+        return False
+    return True

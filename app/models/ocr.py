@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, utcnow
+
+
+class DocumentFile(Base):
+    """The original upload of a document. The storage key is ours, never the client's name."""
+
+    __tablename__ = "document_files"
+
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    storage_key: Mapped[str] = mapped_column(String(255), unique=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OcrJob(Base):
+    """The document's OCR run: the source of truth for the queue (`queued → processing → done | failed`).
+
+    `generation` increases on every re-run, so a task from an earlier run can tell it is stale.
+    `base_version` is the document version when queued: OCR text replaces the content only if the
+    user has not edited it since.
+    """
+
+    __tablename__ = "ocr_jobs"
+    __table_args__ = (Index("ix_ocr_jobs_status_lease_expires_at", "status", "lease_expires_at"),)
+
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    languages: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    base_version: Mapped[int] = mapped_column(Integer)
+    pages_total: Mapped[int | None] = mapped_column(Integer)
+    pages_done: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    # While processing: the worker's claim; renewed after every page. Past it, the job is re-enqueued.
+    lease_expires_at: Mapped[datetime | None]
+
+
+class OcrPage(Base):
+    """One page's text, as OCR or the PDF's text layer gave it."""
+
+    __tablename__ = "ocr_pages"
+
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(20))
+    engine: Mapped[str] = mapped_column(String(64))
+    languages: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PeriodicRun(Base):
+    """Which schedule slot a periodic task last ran for: one run per slot however many consumers."""
+
+    __tablename__ = "periodic_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot: Mapped[int] = mapped_column(BigInteger)
+    ran_at: Mapped[datetime] = mapped_column(default=utcnow)

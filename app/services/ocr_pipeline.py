@@ -1,0 +1,162 @@
+"""The OCR job, as ordered steps: claim -> fetch the file -> count pages -> OCR page by page
+(each page saved and the lease renewed) -> finish; the temporary copy is removed in `finally`.
+
+Runs inside a queue worker. Inputs are ids; the database row is the source of truth, so a job that
+is delivered twice, or resumed after its worker was killed, gives one result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from app import ocr
+from app.core.config import Settings
+from app.crud import ocr as ocr_crud
+from app.db.session import Database, after_commit
+from app.models import OcrPage
+from app.storage import Storage, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+Enqueue = Callable[[uuid.UUID, int, float | None], Awaitable[None]]
+# Errors that may pass: the store or database was briefly unreachable. Anything in app.ocr.OcrError
+# (corrupt file, page limit, hung page, missing language data) fails the job at once.
+TRANSIENT_ERRORS = (StorageUnavailable, OperationalError, DBAPIError, ConnectionError, TimeoutError)
+REAP_INTERVAL_SECONDS = 60
+
+
+@dataclass
+class OcrDeps:
+    """What an OCR job needs from its worker process."""
+
+    settings: Settings
+    db: Database
+    storage: Storage
+    engine: Callable[[], ocr.OcrEngine]
+    enqueue: Enqueue
+    clock: Callable[[], datetime]
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.ocr_lease_seconds)
+
+
+def retry_delay(attempts: int) -> float:
+    """Backoff before attempt `attempts + 1`: 10 s, 40 s, 160 s …"""
+    return 10.0 * 4 ** (attempts - 1)
+
+
+async def run_ocr_job(deps: OcrDeps, document_id: uuid.UUID, generation: int) -> str:
+    """Run (or resume) one document's OCR; returns what became of it, for logs and tests."""
+    async with deps.db.unit_of_work() as session:
+        job = await ocr_crud.claim_job(
+            session=session, document_id=document_id, generation=generation, now=deps.clock(), lease=deps.lease
+        )
+    if job is None:
+        return "skipped"
+    if job.attempts > deps.settings.ocr_max_attempts:
+        await _fail(deps, job, f"OCR gave up after {job.attempts - 1} attempts")
+        return "failed"
+    workdir = Path(tempfile.mkdtemp(prefix="lekhamudra-ocr-"))
+    try:
+        return await _process(deps, job, workdir / "original")
+    except ocr.OcrError as exc:
+        await _fail(deps, job, str(exc))
+        return "failed"
+    except TRANSIENT_ERRORS as exc:
+        reason = f"temporary error: {type(exc).__name__}"
+        if job.attempts >= deps.settings.ocr_max_attempts:
+            await _fail(deps, job, f"OCR failed after {job.attempts} attempts ({reason})")
+            return "failed"
+        log.warning("ocr.retry document_id=%s attempt=%d %s", document_id, job.attempts, reason)
+        async with deps.db.unit_of_work() as session:
+            if await ocr_crud.release_for_retry(
+                session=session, document_id=document_id, generation=generation, error=reason
+            ):
+                after_commit(session, lambda: deps.enqueue(document_id, generation, retry_delay(job.attempts)))
+        return "retrying"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _process(deps: OcrDeps, job: ocr_crud.ClaimedJob, path: Path) -> str:
+    settings = deps.settings
+    await deps.storage.download_to(job.storage_key, path)
+    limits = {"max_pages": settings.max_pdf_pages, "max_pixels": settings.max_image_pixels}
+    # OCR is CPU-bound and synchronous: it runs in a thread, keeping the worker's loop free.
+    total = await asyncio.to_thread(ocr.count_pages, path, job.content_type, **limits)
+    async with deps.db.unit_of_work() as session:
+        if not await ocr_crud.set_pages_total(
+            session=session, document_id=job.document_id, generation=job.generation, pages_total=total
+        ):
+            return "superseded"
+    pages = ocr.read_pages(
+        path, job.content_type, languages=job.languages, engine=deps.engine(), first_page=job.pages_done + 1, **limits
+    )
+    while (page := await asyncio.to_thread(next, pages, None)) is not None:
+        row = OcrPage(
+            document_id=job.document_id,
+            number=page.number,
+            text=page.text,
+            confidence=page.confidence,
+            source=page.source,
+            engine=page.engine,
+            languages=page.languages,
+            created_at=deps.clock(),
+        )
+        async with deps.db.unit_of_work() as session:
+            if not await ocr_crud.store_page(
+                session=session,
+                document_id=job.document_id,
+                generation=job.generation,
+                page=row,
+                now=deps.clock(),
+                lease=deps.lease,
+            ):
+                return "superseded"  # re-run by the user, or taken over after our lease ran out
+    async with deps.db.unit_of_work() as session:
+        done = await ocr_crud.finish_job(
+            session=session, document_id=job.document_id, generation=job.generation, now=deps.clock()
+        )
+    log.info("ocr.done document_id=%s pages=%d", job.document_id, total)
+    return "done" if done else "superseded"
+
+
+async def _fail(deps: OcrDeps, job: ocr_crud.ClaimedJob, error: str) -> None:
+    log.warning("ocr.failed document_id=%s error=%s", job.document_id, error)
+    async with deps.db.unit_of_work() as session:
+        await ocr_crud.fail_job(
+            session=session, document_id=job.document_id, generation=job.generation, error=error, now=deps.clock()
+        )
+
+
+async def reap_stalled_jobs(deps: OcrDeps, *, once_per_slot: bool = True) -> int:
+    """Re-enqueue jobs whose worker died or whose enqueue was lost.
+
+    As the periodic task it runs once per minute in all, however many consumers schedule it; a
+    worker starting up runs it unconditionally (re-enqueueing twice is harmless: claims dedupe).
+    """
+    now = deps.clock()
+    slot = int(now.timestamp()) // REAP_INTERVAL_SECONDS
+    async with deps.db.unit_of_work() as session:
+        if once_per_slot and not await ocr_crud.claim_periodic_slot(
+            session=session, name="ocr.reap", slot=slot, now=now
+        ):
+            return 0
+        stalled = await ocr_crud.find_stalled_jobs(session=session, now=now, queued_before=now - deps.lease)
+        for document_id, generation in stalled:
+            await ocr_crud.touch_queued(session=session, document_id=document_id, generation=generation, now=now)
+    for document_id, generation in stalled:
+        log.info("ocr.requeue document_id=%s generation=%d", document_id, generation)
+        await deps.enqueue(document_id, generation, None)
+    return len(stalled)

@@ -1,0 +1,49 @@
+"""OCR as the API sees it: a document's OCR result, and re-running it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Conflict, NotFound
+from app.crud import ocr as ocr_crud
+from app.db.session import after_commit
+from app.models import Document
+from app.schemas.ocr import OcrPageRead, OcrRead, OcrSummary
+from app.services.ingest import check_languages
+from app.worker import Queue
+
+
+async def get_ocr(*, session: AsyncSession, document: Document) -> OcrRead:
+    job = await ocr_crud.get_job(session=session, document_id=document.id)
+    if job is None:
+        raise NotFound("This document has no uploaded file to OCR", code="no_ocr")
+    pages = await ocr_crud.list_pages(session=session, document_id=document.id)
+    summary = OcrSummary.model_validate(job)
+    return OcrRead(**summary.model_dump(), pages=[OcrPageRead.model_validate(page) for page in pages])
+
+
+async def rerun_ocr(
+    *,
+    session: AsyncSession,
+    queue: Queue,
+    document: Document,
+    languages: str | None,
+    default_languages: str,
+    installed_languages: list[str],
+    now: datetime,
+) -> OcrRead:
+    """Queue the OCR again (a new generation); 409 while a run is queued or processing."""
+    job = await ocr_crud.get_job(session=session, document_id=document.id)
+    if job is None:
+        raise NotFound("This document has no uploaded file to OCR", code="no_ocr")
+    chosen = check_languages(languages or job.languages or default_languages, installed_languages)
+    generation = await ocr_crud.restart_job(
+        session=session, document_id=document.id, languages=chosen, base_version=document.version, now=now
+    )
+    if generation is None:
+        raise Conflict("OCR is already queued or running for this document", code="ocr_in_progress")
+    document_id = document.id
+    after_commit(session, lambda: queue.enqueue_ocr(document_id, generation))
+    return await get_ocr(session=session, document=document)

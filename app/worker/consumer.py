@@ -1,0 +1,69 @@
+"""Running Huey consumers: `lekhamudra worker` and the API's embedded worker."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from app.core.config import Settings
+from app.core.logging import configure_logging
+from app.worker.context import SETTINGS_ENV, worker_settings
+from app.worker.queue import Queue
+
+log = logging.getLogger(__name__)
+EMBEDDED_LOCK = ".embedded-worker.lock"
+
+
+def run_consumer(settings: Settings, *, workers: int, worker_type: str) -> None:
+    """Run a consumer until SIGINT (graceful) or SIGTERM; it also runs the periodic tasks."""
+    queue = Queue(settings)
+    consumer = queue.huey.create_consumer(
+        workers=workers, worker_type=worker_type, periodic=True, max_delay=2.0, check_worker_health=True
+    )
+    log.info("worker started queue=%s workers=%d type=%s", queue.kind, workers, worker_type)
+    consumer.run()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    # An orphaned embedded worker must not outlive the server that started it.
+    while os.getppid() == parent_pid:
+        time.sleep(1)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def embedded_main() -> None:
+    """Entry of the embedded worker process: one consumer per DATA_DIR, guarded by a file lock."""
+    settings = worker_settings()
+    configure_logging(settings.log_level)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.data_dir / EMBEDDED_LOCK, "w") as lock:
+        # Several server workers each start one of these; the others wait here and take over
+        # only if the holder dies.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        run_consumer(settings, workers=1, worker_type="thread")
+
+
+def start_embedded_worker(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """Spawn the embedded consumer as a child (Huey installs signal handlers: not in a thread)."""
+    if not settings.embedded_worker or settings.queue_url:
+        return None
+    env = {**os.environ, SETTINGS_ENV: settings.model_dump_json()}
+    return subprocess.Popen([sys.executable, "-m", "app.worker.embedded"], env=env)
+
+
+def stop_embedded_worker(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)  # graceful: finish the current page's task if quick
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -1,0 +1,71 @@
+"""The Huey queue: SQLite under DATA_DIR (embedded), or Redis when several machines share work.
+
+Task entry points are thin: ids in, a service call out. Huey tasks are synchronous, so each runs
+the async service on its worker's own event loop (see `context`).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import anyio
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+
+from app.core.config import Settings
+
+QUEUE_NAME = "lekhamudra"
+
+
+def _run_ocr(document_id: str, generation: int) -> str:
+    from app.services.ocr_pipeline import run_ocr_job
+    from app.worker.context import worker_context
+
+    ctx = worker_context()
+    return ctx.run(run_ocr_job(ctx.ocr_deps(), uuid.UUID(document_id), generation))
+
+
+def _reap_stalled_jobs() -> int:
+    from app.services.ocr_pipeline import reap_stalled_jobs
+    from app.worker.context import worker_context
+
+    ctx = worker_context()
+    return ctx.run(reap_stalled_jobs(ctx.ocr_deps()))
+
+
+def _recover_on_startup() -> None:
+    # A restarted worker picks up what a killed one left, without waiting for the next minute.
+    from app.services.ocr_pipeline import reap_stalled_jobs
+    from app.worker.context import worker_context
+
+    ctx = worker_context()
+    ctx.run(reap_stalled_jobs(ctx.ocr_deps(), once_per_slot=False))
+
+
+class Queue:
+    """The app's queue: the Huey instance plus typed enqueue helpers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        if settings.queue_url:
+            self.huey: Huey = RedisHuey(QUEUE_NAME, url=settings.queue_url, results=False)
+        else:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self.huey = SqliteHuey(QUEUE_NAME, filename=str(settings.data_dir / "queue.db"), results=False, timeout=30)
+        self.run_ocr = self.huey.task(name="run_ocr")(_run_ocr)
+        self.reap_stalled_jobs = self.huey.periodic_task(crontab(minute="*"), name="reap_stalled_jobs")(
+            _reap_stalled_jobs
+        )
+        self.huey.on_startup(name="recover_on_startup")(_recover_on_startup)
+
+    @property
+    def kind(self) -> str:
+        return "redis" if self.settings.queue_url else "sqlite"
+
+    def enqueue_ocr_sync(self, document_id: uuid.UUID, generation: int, delay: float | None = None) -> None:
+        self.run_ocr.schedule(args=(str(document_id), generation), delay=delay or 0)
+
+    async def enqueue_ocr(self, document_id: uuid.UUID, generation: int, delay: float | None = None) -> None:
+        await anyio.to_thread.run_sync(self.enqueue_ocr_sync, document_id, generation, delay)
+
+    async def pending(self) -> int:
+        return await anyio.to_thread.run_sync(self.huey.pending_count)

@@ -1,0 +1,295 @@
+"""The OCR job, run in-process on the real engine: results, progress, and what never gets lost."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select, update
+
+from app.models import OcrJob, OcrPage
+from app.models.base import utcnow
+from app.ocr import OcrEngine, installed_languages, tessdata_dir
+from app.services.ocr_pipeline import OcrDeps, reap_stalled_jobs, run_ocr_job
+from app.storage import StorageUnavailable
+from tests.ocr.pages import ENGLISH_LETTER, NEPALI_NOTICE, cer, render_page
+
+pytestmark = [
+    pytest.mark.usefixtures("alice"),
+    pytest.mark.skipif(not installed_languages(tessdata_dir()), reason="no Tesseract language data installed"),
+]
+UPLOAD = "/api/v1/documents/upload"
+DOCS = "/api/v1/documents"
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[OcrEngine]:
+    with OcrEngine(tessdata_dir(), page_timeout=60) as ocr_engine:
+        yield ocr_engine
+
+
+class Enqueued(list):
+    async def __call__(self, document_id: uuid.UUID, generation: int, delay: float | None) -> None:
+        self.append((document_id, generation, delay))
+
+
+@pytest.fixture
+def deps(app: FastAPI, engine: OcrEngine) -> OcrDeps:
+    return OcrDeps(
+        settings=app.state.settings,
+        db=app.state.db,
+        storage=app.state.storage,
+        engine=lambda: engine,
+        enqueue=Enqueued(),
+        clock=utcnow,
+    )
+
+
+def page_png(paragraphs: list[str]) -> tuple[bytes, str]:
+    image, truth = render_page(paragraphs)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", dpi=(300, 300))
+    return buffer.getvalue(), truth
+
+
+def pages_pdf(*pages: list[str]) -> tuple[bytes, list[str]]:
+    images, truths = zip(*(render_page(p) for p in pages), strict=True)
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="PDF", resolution=300, save_all=True, append_images=list(images[1:]))
+    return buffer.getvalue(), list(truths)
+
+
+async def upload(
+    client: httpx.AsyncClient, content: bytes, filename: str = "scan.png", **fields: str
+) -> dict[str, Any]:
+    response = await client.post(UPLOAD, files={"file": (filename, content)}, data=fields)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+async def ocr_of(client: httpx.AsyncClient, doc: dict[str, Any]) -> dict[str, Any]:
+    response = await client.get(f"{DOCS}/{doc['id']}/ocr")
+    assert response.status_code == 200
+    return response.json()
+
+
+async def job_row(app: FastAPI, doc: dict[str, Any]) -> Any:
+    async with app.state.db.engine.connect() as conn:
+        return (await conn.execute(select(OcrJob).where(OcrJob.document_id == uuid.UUID(doc["id"])))).one()
+
+
+async def page_count(app: FastAPI, doc: dict[str, Any]) -> int:
+    async with app.state.db.engine.connect() as conn:
+        stmt = select(func.count()).select_from(OcrPage).where(OcrPage.document_id == uuid.UUID(doc["id"]))
+        return await conn.scalar(stmt)
+
+
+async def test_a_nepali_scan_becomes_the_documents_text(client: httpx.AsyncClient, deps: OcrDeps) -> None:
+    content, truth = page_png(NEPALI_NOTICE)
+    doc = await upload(client, content)
+
+    outcome = await run_ocr_job(deps, uuid.UUID(doc["id"]), 1)
+
+    assert outcome == "done"
+    ocr = await ocr_of(client, doc)
+    assert ocr["status"] == "done"
+    assert (ocr["pages_total"], ocr["pages_done"]) == (1, 1)
+    assert ocr["started_at"] and ocr["finished_at"] and ocr["error"] is None
+    (page,) = ocr["pages"]
+    assert page["number"] == 1 and page["source"] == "ocr"
+    assert 50 < page["confidence"] <= 100
+    assert cer(truth, page["text"]) <= 0.05
+    updated = (await client.get(f"{DOCS}/{doc['id']}")).json()
+    assert updated["content"] == page["text"]
+    assert updated["version"] == 2
+    assert updated["ocr"]["status"] == "done"
+
+
+async def test_every_page_of_a_pdf_is_read_in_order(client: httpx.AsyncClient, deps: OcrDeps) -> None:
+    content, truths = pages_pdf(ENGLISH_LETTER[:3], NEPALI_NOTICE[:3])
+    doc = await upload(client, content, filename="two pages.pdf")
+
+    assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) == "done"
+
+    ocr = await ocr_of(client, doc)
+    assert [p["number"] for p in ocr["pages"]] == [1, 2]
+    assert cer(truths[0], ocr["pages"][0]["text"]) <= 0.03
+    assert cer(truths[1], ocr["pages"][1]["text"]) <= 0.05
+    content_now = (await client.get(f"{DOCS}/{doc['id']}")).json()["content"]
+    assert content_now == ocr["pages"][0]["text"] + "\n\n" + ocr["pages"][1]["text"]
+
+
+async def test_ocr_does_not_overwrite_content_the_user_edited_meanwhile(
+    client: httpx.AsyncClient, deps: OcrDeps
+) -> None:
+    doc = await upload(client, page_png(ENGLISH_LETTER[:2])[0])
+    edited = await client.patch(f"{DOCS}/{doc['id']}", json={"content": "मेरो आफ्नै टिप्पणी"})
+    assert edited.status_code == 200
+
+    assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) == "done"
+
+    after = (await client.get(f"{DOCS}/{doc['id']}")).json()
+    assert after["content"] == "मेरो आफ्नै टिप्पणी"
+    assert after["version"] == 2
+    assert "Government" in (await ocr_of(client, doc))["pages"][0]["text"]
+
+
+async def test_a_job_delivered_twice_gives_one_result(app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps) -> None:
+    doc = await upload(client, page_png(ENGLISH_LETTER[:2])[0])
+
+    first = await run_ocr_job(deps, uuid.UUID(doc["id"]), 1)
+    second = await run_ocr_job(deps, uuid.UUID(doc["id"]), 1)
+
+    assert (first, second) == ("done", "skipped")
+    assert await page_count(app, doc) == 1
+    assert (await job_row(app, doc)).attempts == 1
+    assert (await client.get(f"{DOCS}/{doc['id']}")).json()["version"] == 2
+
+
+async def test_rerun_queues_a_new_generation_and_ignores_the_old_one(
+    app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps
+) -> None:
+    doc = await upload(client, page_png(ENGLISH_LETTER[:2])[0])
+    await run_ocr_job(deps, uuid.UUID(doc["id"]), 1)
+
+    response = await client.post(f"{DOCS}/{doc['id']}/ocr", json={"languages": "eng"})
+
+    assert response.status_code == 202
+    assert response.json()["status"] == "queued"
+    assert response.json()["languages"] == "eng"
+    assert response.json()["pages"] == []
+    assert (await client.post(f"{DOCS}/{doc['id']}/ocr", json={})).status_code == 409
+    assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) == "skipped"
+    assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 2) == "done"
+    assert (await ocr_of(client, doc))["status"] == "done"
+    assert await page_count(app, doc) == 1
+
+
+async def test_a_corrupt_file_fails_at_once_with_a_clear_error(
+    app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps
+) -> None:
+    good = page_png(ENGLISH_LETTER[:1])[0]
+    doc = await upload(client, good[:200] + b"\x00garbage" * 100)
+
+    assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) == "failed"
+
+    ocr = await ocr_of(client, doc)
+    assert ocr["status"] == "failed"
+    assert ocr["error"] and "image" in ocr["error"].lower()
+    assert (await job_row(app, doc)).attempts == 1
+    assert deps.enqueue == []  # permanent: no retry
+
+
+async def test_a_pdf_over_the_page_limit_fails_with_the_limit_named(client: httpx.AsyncClient, deps: OcrDeps) -> None:
+    content, _ = pages_pdf(ENGLISH_LETTER[:1], ENGLISH_LETTER[1:2])
+    doc = await upload(client, content, filename="long.pdf")
+    deps.settings = deps.settings.model_copy(update={"max_pdf_pages": 1})
+
+    assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) == "failed"
+
+    error = (await ocr_of(client, doc))["error"]
+    assert "2" in error and "1" in error and "page" in error.lower()
+
+
+async def test_a_storage_outage_is_retried_with_backoff_then_fails(
+    app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = await upload(client, page_png(ENGLISH_LETTER[:1])[0])
+
+    async def unavailable(key: str, path: Path) -> None:
+        raise StorageUnavailable("store unreachable")
+
+    monkeypatch.setattr(deps.storage, "download_to", unavailable)
+    outcomes = [await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) for _ in range(3)]
+
+    assert outcomes == ["retrying", "retrying", "failed"]
+    assert [delay for _, _, delay in deps.enqueue] == [10.0, 40.0]
+    ocr = await ocr_of(client, doc)
+    assert ocr["status"] == "failed"
+    assert "3 attempts" in ocr["error"]
+
+
+async def test_after_a_transient_error_the_next_attempt_succeeds(
+    client: httpx.AsyncClient, deps: OcrDeps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = await upload(client, page_png(ENGLISH_LETTER[:1])[0])
+    real_download = deps.storage.download_to
+    calls = 0
+
+    async def flaky(key: str, path: Path) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise StorageUnavailable("blip")
+        await real_download(key, path)
+
+    monkeypatch.setattr(deps.storage, "download_to", flaky)
+
+    assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) == "retrying"
+    assert (await ocr_of(client, doc))["status"] == "queued"
+    assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) == "done"
+
+
+async def test_missing_language_data_fails_the_job_saying_how_to_install_it(
+    client: httpx.AsyncClient, deps: OcrDeps, tmp_path: Path
+) -> None:
+    doc = await upload(client, page_png(ENGLISH_LETTER[:1])[0])
+    with OcrEngine(None, page_timeout=30) as no_data:
+        deps.engine = lambda: no_data
+        assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) == "failed"
+
+    assert "tesseract-ocr-nep" in (await ocr_of(client, doc))["error"]
+
+
+async def test_reaper_requeues_a_job_whose_worker_died(app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps) -> None:
+    doc = await upload(client, page_png(ENGLISH_LETTER[:1])[0])
+    async with app.state.db.engine.begin() as conn:
+        await conn.execute(
+            update(OcrJob).values(status="processing", attempts=1, lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+    assert await reap_stalled_jobs(deps) == 1
+    assert deps.enqueue == [(uuid.UUID(doc["id"]), 1, None)]
+    assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) == "done"
+    assert (await job_row(app, doc)).attempts == 2
+
+
+async def test_reaper_leaves_a_job_whose_lease_is_live(app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps) -> None:
+    await upload(client, page_png(ENGLISH_LETTER[:1])[0])
+    async with app.state.db.engine.begin() as conn:
+        await conn.execute(
+            update(OcrJob).values(status="processing", attempts=1, lease_expires_at=utcnow() + timedelta(minutes=5))
+        )
+
+    assert await reap_stalled_jobs(deps, once_per_slot=False) == 0
+    assert deps.enqueue == []
+
+
+async def test_reaper_requeues_a_job_whose_enqueue_was_lost(
+    app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps
+) -> None:
+    doc = await upload(client, page_png(ENGLISH_LETTER[:1])[0])
+    async with app.state.db.engine.begin() as conn:
+        await conn.execute(update(OcrJob).values(queued_at=utcnow() - timedelta(hours=1)))
+
+    assert await reap_stalled_jobs(deps, once_per_slot=False) == 1
+    assert deps.enqueue == [(uuid.UUID(doc["id"]), 1, None)]
+
+
+async def test_the_periodic_reaper_runs_once_per_minute_however_many_consumers(
+    app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps
+) -> None:
+    await upload(client, page_png(ENGLISH_LETTER[:1])[0])
+    async with app.state.db.engine.begin() as conn:
+        await conn.execute(update(OcrJob).values(queued_at=utcnow() - timedelta(hours=1)))
+
+    runs = [await reap_stalled_jobs(deps) for _ in range(3)]
+
+    assert sorted(runs) == [0, 0, 1]
