@@ -15,8 +15,10 @@ from app.core.logging import configure_logging
 cli = typer.Typer(help="Lekhamudra: document sharing with Nepali + English OCR.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_cli = typer.Typer(help="User accounts.", no_args_is_help=True)
+sessions_cli = typer.Typer(help="Sign-in sessions.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(user_cli, name="user")
+cli.add_typer(sessions_cli, name="sessions")
 
 
 @cli.command()
@@ -110,16 +112,39 @@ async def _create_user(*, email: str, password: str, full_name: str | None) -> s
         await db.dispose()
 
 
+@sessions_cli.command("prune")
+def sessions_prune() -> None:
+    """Delete expired sessions now (a worker also does it daily); harmless to repeat."""
+    from app.db.session import Database
+    from app.models.base import utcnow
+    from app.services.sessions import prune_expired_sessions
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+
+    async def prune() -> int:
+        db = Database(settings.sqlalchemy_url)
+        try:
+            return await prune_expired_sessions(db=db, now=utcnow())
+        finally:
+            await db.dispose()
+
+    typer.echo(f"Deleted {asyncio.run(prune())} expired sessions.")
+
+
 @cli.command()
 def worker(
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes, each with its own OCR engine.")] = 2,
+    workers: Annotated[int, typer.Option(min=1, help="Workers, each with its own OCR engine process.")] = 2,
 ) -> None:
     """Run queue workers (OCR) for this deployment's queue (QUEUE_URL, or SQLite under DATA_DIR)."""
     from app.worker.consumer import run_consumer
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    run_consumer(settings, workers=workers, worker_type="process")
+    # Threads, each with its own event loop and OCR engine; the engine runs Tesseract in a child
+    # process of its own, so pages are still recognized in parallel processes. (Huey's process
+    # workers are daemonic and may not start that child.)
+    run_consumer(settings, workers=workers, worker_type="thread")
 
 
 @cli.command("import")

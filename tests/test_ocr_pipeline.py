@@ -293,3 +293,31 @@ async def test_the_periodic_reaper_runs_once_per_minute_however_many_consumers(
     runs = [await reap_stalled_jobs(deps) for _ in range(3)]
 
     assert sorted(runs) == [0, 0, 1]
+
+
+async def test_a_worker_whose_lease_was_taken_over_can_no_longer_write(
+    app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps
+) -> None:
+    from app.crud import ocr as ocr_crud
+
+    doc = await upload(client, page_png(ENGLISH_LETTER[:1])[0])
+    document_id = uuid.UUID(doc["id"])
+    now = utcnow()
+    async with app.state.db.unit_of_work() as session:
+        stalled = await ocr_crud.claim_job(
+            session=session, document_id=document_id, generation=1, now=now, lease=timedelta(seconds=5)
+        )
+    async with app.state.db.unit_of_work() as session:
+        takeover = await ocr_crud.claim_job(
+            session=session, document_id=document_id, generation=1, now=now + timedelta(seconds=6), lease=deps.lease
+        )
+    assert stalled is not None and takeover is not None and takeover.attempts == 2
+
+    page = OcrPage(
+        document_id=document_id, number=1, text="late", confidence=1, source="ocr", engine="x", languages="eng"
+    )
+    async with app.state.db.unit_of_work() as session:
+        written = await ocr_crud.store_page(session=session, job=stalled, page=page, now=now, lease=deps.lease)
+
+    assert written is False
+    assert await page_count(app, doc) == 0

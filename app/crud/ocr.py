@@ -10,11 +10,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Document, DocumentFile, OcrJob, OcrPage, PeriodicRun
+from app.models import Document, DocumentFile, OcrJob, OcrPage
 
 ACTIVE = ("queued", "processing")
 FINISHED = ("done", "failed")
@@ -153,46 +152,42 @@ async def claim_job(
     )
 
 
-def _owned(document_id: uuid.UUID, generation: int) -> ColumnElement[bool]:
-    return (OcrJob.document_id == document_id) & (OcrJob.generation == generation) & (OcrJob.status == "processing")
-
-
-async def set_pages_total(*, session: AsyncSession, document_id: uuid.UUID, generation: int, pages_total: int) -> bool:
-    result = await session.execute(
-        update(OcrJob).where(_owned(document_id, generation)).values(pages_total=pages_total)
+def _owned(job: ClaimedJob) -> ColumnElement[bool]:
+    """Still this claim's job: same run, still processing, and not taken over since (`attempts`
+    goes up with every claim, so a worker that stalled past its lease cannot write any more)."""
+    return (
+        (OcrJob.document_id == job.document_id)
+        & (OcrJob.generation == job.generation)
+        & (OcrJob.attempts == job.attempts)
+        & (OcrJob.status == "processing")
     )
+
+
+async def set_pages_total(*, session: AsyncSession, job: ClaimedJob, pages_total: int) -> bool:
+    result = await session.execute(update(OcrJob).where(_owned(job)).values(pages_total=pages_total))
     return result.rowcount == 1
 
 
-async def store_page(
-    *,
-    session: AsyncSession,
-    document_id: uuid.UUID,
-    generation: int,
-    page: OcrPage,
-    now: datetime,
-    lease: timedelta,
-) -> bool:
-    """Save one page and renew the lease; False if the job is no longer this worker's."""
+async def store_page(*, session: AsyncSession, job: ClaimedJob, page: OcrPage, now: datetime, lease: timedelta) -> bool:
+    """Save one page and renew the lease; False if the job is no longer this claim's."""
     result = await session.execute(
-        update(OcrJob)
-        .where(_owned(document_id, generation))
-        .values(pages_done=page.number, lease_expires_at=now + lease)
+        update(OcrJob).where(_owned(job)).values(pages_done=page.number, lease_expires_at=now + lease)
     )
     if result.rowcount != 1:
         return False
     # Delete-then-insert keeps a page written twice (a job run again) to one row, on both databases.
-    await session.execute(delete(OcrPage).where(OcrPage.document_id == document_id, OcrPage.number == page.number))
+    await session.execute(delete(OcrPage).where(OcrPage.document_id == job.document_id, OcrPage.number == page.number))
     session.add(page)
     await session.flush()
     return True
 
 
-async def finish_job(*, session: AsyncSession, document_id: uuid.UUID, generation: int, now: datetime) -> bool:
+async def finish_job(*, session: AsyncSession, job: ClaimedJob, now: datetime) -> bool:
     """Mark done; the pages' text becomes the content unless the user edited it since queueing."""
+    document_id = job.document_id
     base_version = await session.scalar(
         update(OcrJob)
-        .where(_owned(document_id, generation))
+        .where(_owned(job))
         .values(status="done", finished_at=now, lease_expires_at=None, error=None)
         .returning(OcrJob.base_version)
     )
@@ -208,22 +203,18 @@ async def finish_job(*, session: AsyncSession, document_id: uuid.UUID, generatio
     return True
 
 
-async def fail_job(
-    *, session: AsyncSession, document_id: uuid.UUID, generation: int, error: str, now: datetime
-) -> bool:
+async def fail_job(*, session: AsyncSession, job: ClaimedJob, error: str, now: datetime) -> bool:
     result = await session.execute(
         update(OcrJob)
-        .where(_owned(document_id, generation))
+        .where(_owned(job))
         .values(status="failed", error=error[:2000], finished_at=now, lease_expires_at=None)
     )
     return result.rowcount == 1
 
 
-async def release_for_retry(*, session: AsyncSession, document_id: uuid.UUID, generation: int, error: str) -> bool:
+async def release_for_retry(*, session: AsyncSession, job: ClaimedJob, error: str) -> bool:
     result = await session.execute(
-        update(OcrJob)
-        .where(_owned(document_id, generation))
-        .values(status="queued", error=error[:2000], lease_expires_at=None)
+        update(OcrJob).where(_owned(job)).values(status="queued", error=error[:2000], lease_expires_at=None)
     )
     return result.rowcount == 1
 
@@ -252,20 +243,3 @@ async def touch_queued(*, session: AsyncSession, document_id: uuid.UUID, generat
         .where(OcrJob.document_id == document_id, OcrJob.generation == generation, OcrJob.status == "queued")
         .values(queued_at=now)
     )
-
-
-async def claim_periodic_slot(*, session: AsyncSession, name: str, slot: int, now: datetime) -> bool:
-    """True for exactly one caller per (name, slot)."""
-    result = await session.execute(
-        update(PeriodicRun).where(PeriodicRun.name == name, PeriodicRun.slot < slot).values(slot=slot, ran_at=now)
-    )
-    if result.rowcount == 1:
-        return True
-    if await session.get(PeriodicRun, name) is not None:
-        return False
-    try:
-        async with session.begin_nested():
-            await session.execute(insert(PeriodicRun).values(name=name, slot=slot, ran_at=now))
-    except IntegrityError:  # another consumer inserted it first
-        return False
-    return True

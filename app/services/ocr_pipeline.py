@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from app import ocr
 from app.core.config import Settings
 from app.crud import ocr as ocr_crud
+from app.crud import periodic as periodic_crud
 from app.db.session import Database, after_commit
 from app.models import OcrPage
 from app.storage import Storage, StorageUnavailable
@@ -73,16 +74,16 @@ async def run_ocr_job(deps: OcrDeps, document_id: uuid.UUID, generation: int) ->
     except ocr.OcrError as exc:
         await _fail(deps, job, str(exc))
         return "failed"
-    except TRANSIENT_ERRORS as exc:
+    except Exception as exc:  # temporary errors, and bugs: retried a few times, then failed
+        if not isinstance(exc, TRANSIENT_ERRORS):
+            log.exception("ocr.error document_id=%s", document_id)
         reason = f"temporary error: {type(exc).__name__}"
         if job.attempts >= deps.settings.ocr_max_attempts:
             await _fail(deps, job, f"OCR failed after {job.attempts} attempts ({reason})")
             return "failed"
         log.warning("ocr.retry document_id=%s attempt=%d %s", document_id, job.attempts, reason)
         async with deps.db.unit_of_work() as session:
-            if await ocr_crud.release_for_retry(
-                session=session, document_id=document_id, generation=generation, error=reason
-            ):
+            if await ocr_crud.release_for_retry(session=session, job=job, error=reason):
                 after_commit(session, lambda: deps.enqueue(document_id, generation, retry_delay(job.attempts)))
         return "retrying"
     finally:
@@ -96,9 +97,7 @@ async def _process(deps: OcrDeps, job: ocr_crud.ClaimedJob, path: Path) -> str:
     # OCR is CPU-bound and synchronous: it runs in a thread, keeping the worker's loop free.
     total = await asyncio.to_thread(ocr.count_pages, path, job.content_type, **limits)
     async with deps.db.unit_of_work() as session:
-        if not await ocr_crud.set_pages_total(
-            session=session, document_id=job.document_id, generation=job.generation, pages_total=total
-        ):
+        if not await ocr_crud.set_pages_total(session=session, job=job, pages_total=total):
             return "superseded"
     pages = ocr.read_pages(
         path, job.content_type, languages=job.languages, engine=deps.engine(), first_page=job.pages_done + 1, **limits
@@ -115,29 +114,20 @@ async def _process(deps: OcrDeps, job: ocr_crud.ClaimedJob, path: Path) -> str:
             created_at=deps.clock(),
         )
         async with deps.db.unit_of_work() as session:
-            if not await ocr_crud.store_page(
-                session=session,
-                document_id=job.document_id,
-                generation=job.generation,
-                page=row,
-                now=deps.clock(),
-                lease=deps.lease,
-            ):
+            if not await ocr_crud.store_page(session=session, job=job, page=row, now=deps.clock(), lease=deps.lease):
                 return "superseded"  # re-run by the user, or taken over after our lease ran out
     async with deps.db.unit_of_work() as session:
-        done = await ocr_crud.finish_job(
-            session=session, document_id=job.document_id, generation=job.generation, now=deps.clock()
-        )
+        done = await ocr_crud.finish_job(session=session, job=job, now=deps.clock())
+    if not done:
+        return "superseded"
     log.info("ocr.done document_id=%s pages=%d", job.document_id, total)
-    return "done" if done else "superseded"
+    return "done"
 
 
 async def _fail(deps: OcrDeps, job: ocr_crud.ClaimedJob, error: str) -> None:
     log.warning("ocr.failed document_id=%s error=%s", job.document_id, error)
     async with deps.db.unit_of_work() as session:
-        await ocr_crud.fail_job(
-            session=session, document_id=job.document_id, generation=job.generation, error=error, now=deps.clock()
-        )
+        await ocr_crud.fail_job(session=session, job=job, error=error, now=deps.clock())
 
 
 async def reap_stalled_jobs(deps: OcrDeps, *, once_per_slot: bool = True) -> int:
@@ -149,7 +139,7 @@ async def reap_stalled_jobs(deps: OcrDeps, *, once_per_slot: bool = True) -> int
     now = deps.clock()
     slot = int(now.timestamp()) // REAP_INTERVAL_SECONDS
     async with deps.db.unit_of_work() as session:
-        if once_per_slot and not await ocr_crud.claim_periodic_slot(
+        if once_per_slot and not await periodic_crud.claim_periodic_slot(
             session=session, name="ocr.reap", slot=slot, now=now
         ):
             return 0

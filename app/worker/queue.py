@@ -32,6 +32,15 @@ def _reap_stalled_jobs() -> int:
     return ctx.run(reap_stalled_jobs(ctx.ocr_deps()))
 
 
+def _prune_sessions() -> int | None:
+    from app.models.base import utcnow
+    from app.services.sessions import prune_once_per_day
+    from app.worker.context import worker_context
+
+    ctx = worker_context()
+    return ctx.run(prune_once_per_day(db=ctx.db, now=utcnow()))
+
+
 def _recover_on_startup() -> None:
     # A restarted worker picks up what a killed one left, without waiting for the next minute.
     from app.services.ocr_pipeline import reap_stalled_jobs
@@ -54,6 +63,9 @@ class Queue:
         self.run_ocr = self.huey.task(name="run_ocr")(_run_ocr)
         self.reap_stalled_jobs = self.huey.periodic_task(crontab(minute="*"), name="reap_stalled_jobs")(
             _reap_stalled_jobs
+        )
+        self.prune_sessions = self.huey.periodic_task(crontab(hour="3", minute="17"), name="prune_sessions")(
+            _prune_sessions
         )
         self.huey.on_startup(name="recover_on_startup")(_recover_on_startup)
 
