@@ -83,7 +83,11 @@ async def _store_file(storage: Storage, start: FileStart, parts: AsyncIterator[P
                 raise BadRequest("Malformed multipart body")
             size += len(part.data)
             if size > limit:
-                raise TooLarge(f"The file is larger than {settings.max_upload_mb} MB", code="file_too_large")
+                raise TooLarge(
+                    f"The file is larger than {settings.max_upload_mb} MB",
+                    code="file_too_large",
+                    headers={"Connection": "close"},  # stop reading the rest of the body
+                )
             hasher.update(part.data)
             if content_type is None:
                 head += part.data
