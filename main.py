@@ -29,6 +29,8 @@ from app.db.migrate import upgrade_to_head
 from app.db.session import Database
 from app.models.base import utcnow
 from app.ocr import installed_languages, tessdata_dir
+from app.services.sessions import SessionPolicy
+from app.services.throttle import AuthThrottle
 from app.storage import storage_from_settings
 from app.worker import Queue
 from app.worker.consumer import start_embedded_worker, stop_embedded_worker
@@ -37,6 +39,8 @@ log = logging.getLogger("lekhamudra")
 # Set by `lekhamudra serve` after it migrated in the parent, so workers don't each try.
 MIGRATED_ENV = "LEKHAMUDRA_MIGRATED"
 UPLOAD_PATH = "/api/v1/documents/upload"
+AUTH_BODY_PATHS = ("/api/v1/auth/signup", "/api/v1/auth/login", "/api/v1/auth/password")
+AUTH_MAX_BODY_BYTES = 16 * 1024
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
@@ -85,7 +89,11 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
                 BodyLimitMiddleware,
                 max_bytes=settings.max_request_bytes,
                 # Uploads stream to storage under their own limit (the file's, plus form framing).
-                path_limits={UPLOAD_PATH: settings.max_upload_bytes + 1024 * 1024},
+                path_limits={
+                    UPLOAD_PATH: settings.max_upload_bytes + 1024 * 1024,
+                    # Auth forms are tiny: a body with 100 000 fields is refused before parsing.
+                    **dict.fromkeys(AUTH_BODY_PATHS, min(AUTH_MAX_BODY_BYTES, settings.max_request_bytes)),
+                },
             ),
         ],
     )
@@ -100,6 +108,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         parallelism=settings.argon2_parallelism,
         max_concurrent=settings.max_concurrent_hashes,
     )
+    app.state.session_policy = SessionPolicy.from_settings(settings)
+    app.state.throttle = AuthThrottle(settings)
     app.state.storage = storage_from_settings(settings)
     app.state.queue = Queue(settings)
     app.state.installed_languages = installed_languages(tessdata_dir(settings.tessdata_prefix))

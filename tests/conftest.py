@@ -46,8 +46,10 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return make_settings(database_url, tmp_path)
+def settings(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Per-test overrides via `@pytest.mark.parametrize("settings", [{...}], indirect=True)`."""
+    overrides: dict[str, Any] = getattr(request, "param", {})
+    return make_settings(database_url, tmp_path, **overrides)
 
 
 async def _empty_tables(app: FastAPI) -> None:

@@ -186,7 +186,7 @@ async def test_validation_errors_do_not_echo_the_password(client: httpx.AsyncCli
     assert "hunter2" not in response.text
 
 
-@pytest.mark.parametrize("password", ["12345678", "x" * 128, "पासवर्ड१२३४", "  spaced  ", "emoji🙂🙂🙂🙂"])
+@pytest.mark.parametrize("password", ["zq8#Lp2!", "x" * 127 + "y", "पासवर्ड१२३४", "  spaced  ", "emoji🙂🙂🙂🙂"])
 async def test_passwords_are_taken_exactly_as_given(new_client: ClientFactory, password: str) -> None:
     email = unique_email()
     assert (await new_client().post(SIGNUP, json={"email": email, "password": password})).status_code == 201

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,19 +11,12 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.config import Settings
-from tests.conftest import PASSWORD, SignUp, make_settings, unique_email
+from tests.conftest import PASSWORD, SignUp, unique_email
 
 EVIL = "http://evil.example"
 FRONTEND = "http://localhost:3000"
 OWN_API = "http://localhost:8000"
 CSRF_CODE = "csrf_origin_refused"
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    """Conftest's settings, with per-test overrides via `@pytest.mark.parametrize("settings", [...], indirect=True)`."""
-    overrides: dict[str, Any] = getattr(request, "param", {})
-    return make_settings(database_url, tmp_path, **overrides)
 
 
 def assert_error_shape(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

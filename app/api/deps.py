@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.middleware import SET_COOKIE_KEY
 from app.core.config import Settings
-from app.core.errors import NotFound, Unauthorized
-from app.core.security import SESSION_COOKIE, Passwords, token_digest
+from app.core.errors import NotFound, Unauthorized, UnsupportedMedia
+from app.core.security import SESSION_COOKIE, Passwords, clear_session_cookie_header, session_cookie_header
 from app.crud import document as document_crud
-from app.crud import session as session_crud
 from app.crud.session import SessionUser
 from app.db.session import Database
 from app.models import Document
-from app.services.auth import ClientInfo
+from app.services.sessions import ClientInfo, SessionPolicy, resolve_session
+from app.services.throttle import AuthThrottle
 from app.storage import Storage
 from app.worker import Queue
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# last_seen_at is written at most this often per session, so reads cost no writes.
-TOUCH_INTERVAL = timedelta(seconds=60)
 
 
 def get_settings(request: Request) -> Settings:
@@ -49,6 +48,14 @@ def get_queue(request: Request) -> Queue:
 
 def get_installed_languages(request: Request) -> list[str]:
     return request.app.state.installed_languages
+
+
+def get_policy(request: Request) -> SessionPolicy:
+    return request.app.state.session_policy
+
+
+def get_throttle(request: Request) -> AuthThrottle:
+    return request.app.state.throttle
 
 
 def get_now(request: Request) -> datetime:
@@ -84,25 +91,30 @@ NowDep = Annotated[datetime, Depends(get_now)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ClientDep = Annotated[ClientInfo, Depends(get_client)]
 SessionTokenDep = Annotated[str | None, Depends(get_session_token)]
+PolicyDep = Annotated[SessionPolicy, Depends(get_policy)]
+ThrottleDep = Annotated[AuthThrottle, Depends(get_throttle)]
 
 
 async def get_optional_user(
-    token: SessionTokenDep, db: Annotated[Database, Depends(get_database)], now: NowDep
+    request: Request,
+    token: SessionTokenDep,
+    db: Annotated[Database, Depends(get_database)],
+    now: NowDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
 ) -> SessionUser | None:
     """The cookie's user, or None for a missing, malformed, unknown or expired token.
 
-    Runs on its own short connection (not the request's transaction): one indexed query, and a
-    write only when last_seen_at is older than TOUCH_INTERVAL.
+    Runs on its own short connections (not the request's transaction). A renewed or expired
+    session also renews or clears the cookie, on whatever response this request gets.
     """
-    token_hash = token_digest(token) if token else None
-    if token_hash is None:
-        return None
-    async with db.engine.connect() as conn:
-        user = await session_crud.get_session_user(conn=conn, token_hash=token_hash, now=now)
-    if user is not None and now - user.last_seen_at >= TOUCH_INTERVAL:
-        async with db.write_engine.begin() as conn:
-            await session_crud.touch_session(conn=conn, session_id=user.session_id, now=now)
-    return user
+    resolved = await resolve_session(db=db, token=token, now=now, policy=policy)
+    if resolved.renewed_until is not None and token:
+        max_age = int((resolved.renewed_until - now).total_seconds())
+        request.scope[SET_COOKIE_KEY] = session_cookie_header(token, max_age=max_age, secure=settings.secure_cookies)
+    elif resolved.expired:
+        request.scope[SET_COOKIE_KEY] = clear_session_cookie_header(secure=settings.secure_cookies)
+    return resolved.user
 
 
 OptionalUser = Annotated[SessionUser | None, Depends(get_optional_user)]
@@ -137,3 +149,14 @@ async def get_readable_document(document_id: str, user: CurrentUser, session: Se
 ReadableDocument = Annotated[Document, Depends(get_readable_document)]
 # Owner-only for now: the visibility rule already limits documents to their owner.
 EditableDocument = ReadableDocument
+
+
+def require_json_body(request: Request) -> None:
+    """A route that takes JSON refuses any other body type with 415 (not a confusing 422)."""
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if has_body and media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMedia("Send the body as application/json")
+
+
+JsonBody = Depends(require_json_body)

@@ -20,8 +20,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger("lekhamudra.request")
 
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_OWN_HEADERS = frozenset({b"x-request-id", b"x-content-type-options", b"referrer-policy", b"content-security-policy"})
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REQUEST_ID_KEY = "lekhamudra.request_id"
+# A Set-Cookie value the session check wants on this response (renewed or cleared session cookie).
+SET_COOKIE_KEY = "lekhamudra.set_cookie"
+API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+# Swagger UI and ReDoc load their code from jsDelivr and start it with an inline script.
+DOCS_CSP = (
+    b"default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    b"font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    b"connect-src 'self'; worker-src blob:; frame-ancestors 'none'"
+)
+_DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -70,9 +82,16 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", []) if k not in (b"x-request-id",)]
-                headers.append((b"x-request-id", request_id.encode()))
-                headers.append((b"x-content-type-options", b"nosniff"))
+                headers = [(k, v) for k, v in message.get("headers", []) if k not in _OWN_HEADERS]
+                headers += [
+                    (b"x-request-id", request_id.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"content-security-policy", DOCS_CSP if scope["path"] in _DOCS_PATHS else API_CSP),
+                ]
+                cookie = scope.get(SET_COOKIE_KEY)
+                if cookie and not any(k == b"set-cookie" and v.startswith(b"session_id=") for k, v in headers):
+                    headers.append((b"set-cookie", cookie.encode("latin-1")))
                 if is_api:
                     # Responses depend on the session cookie: never cache them anywhere.
                     headers = [(k, v) for k, v in headers if k != b"cache-control"]
@@ -183,7 +202,9 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > max_bytes:
                     # HTTPException passes through FastAPI's body parsing (other errors become 400).
-                    raise HTTPException(413, f"Request body must be at most {max_bytes} bytes")
+                    raise HTTPException(
+                        413, f"Request body must be at most {max_bytes} bytes", headers={"Connection": "close"}
+                    )
             return message
 
         await self.app(scope, limited_receive, send)

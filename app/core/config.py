@@ -7,6 +7,7 @@ A bad value stops start-up with one line naming the variable (see `load_settings
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -57,7 +58,10 @@ class Settings(BaseSettings):
     public_api_url: str = "http://localhost:8000"
     frontend_origins: Annotated[list[str], NoDecode] = ["http://localhost:3000"]
     cookie_secure: bool | None = None
-    session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # Sessions: idle timeout extended by use, absolute lifetime never extended (seconds or ISO 8601, e.g. PT30M).
+    session_idle_timeout: timedelta = timedelta(days=7)
+    session_max_age: timedelta = timedelta(days=30)
+    session_touch_interval: timedelta = timedelta(seconds=60)
     max_request_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
 
     # Files: STORAGE_URL file:///path (default: DATA_DIR/files) or s3://bucket/prefix
@@ -81,6 +85,14 @@ class Settings(BaseSettings):
     ocr_page_timeout_seconds: float = Field(default=120.0, gt=0)
     max_pdf_pages: int = Field(default=500, ge=1)
     max_image_pixels: int = Field(default=100_000_000, ge=1_000_000)
+
+    # Throttling (the `limits` library; counts shared through Redis when REDIS_URL or QUEUE_URL is redis://)
+    redis_url: str | None = None
+    login_failures_before_delay: int = Field(default=5, ge=1)
+    login_delay_base_seconds: int = Field(default=1, ge=1)
+    login_delay_cap_seconds: int = Field(default=15 * 60, ge=1)
+    login_failures_per_ip_per_minute: int = Field(default=30, ge=1)
+    signups_per_ip_per_hour: int = Field(default=10, ge=1)
 
     # Passwords (argon2id; defaults are OWASP's minimum: m=19456 KiB, t=2, p=1)
     argon2_memory_kib: int = Field(default=19_456, ge=19_456)
@@ -143,6 +155,25 @@ class Settings(BaseSettings):
         if value and urlsplit(value).scheme not in ("redis", "rediss"):
             raise ValueError("must be redis://host:port/db")
         return value or None
+
+    @field_validator("session_idle_timeout", "session_max_age", "session_touch_interval")
+    @classmethod
+    def _positive_duration(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() < 1:
+            raise ValueError("must be at least one second")
+        return value
+
+    @model_validator(mode="after")
+    def _check_session_timeouts(self) -> Settings:
+        if self.session_touch_interval >= self.session_idle_timeout:
+            raise ValueError("SESSION_TOUCH_INTERVAL must be shorter than SESSION_IDLE_TIMEOUT")
+        return self
+
+    @property
+    def throttle_storage_url(self) -> str:
+        """Where throttling counts live: Redis when one is configured, else this process's memory."""
+        url = self.redis_url or self.queue_url
+        return f"async+{url}" if url else "async+memory://"
 
     @property
     def resolved_storage_url(self) -> str:

@@ -8,7 +8,8 @@
      ├── Conflict            409 conflict / email_taken / version_conflict
      ├── TooLarge            413 request_too_large
      ├── UnsupportedMedia    415 unsupported_media_type
-     └── Invalid             422 validation_error
+     ├── Invalid             422 validation_error
+     └── TooManyRequests     429 too_many_requests (with Retry-After)
 
 Every error renders as `{"detail": str, "code": str, **extra}`.
 """
@@ -23,9 +24,12 @@ class AppError(Exception):
     code = "internal_error"
     detail = "Internal server error"
 
-    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, detail: str | None = None, *, code: str | None = None, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         self.detail = detail or self.detail
         self.code = code or self.code
+        self.headers = headers
         self.extra = extra
         super().__init__(self.detail)
 
@@ -79,3 +83,12 @@ class Invalid(AppError):
     status_code = 422
     code = "validation_error"
     detail = "Invalid input"
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "too_many_requests"
+    detail = "Too many attempts; try again later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(headers={"Retry-After": str(max(1, retry_after))})

@@ -26,6 +26,9 @@ class Passwords:
     async def hash(self, password: str) -> str:
         return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter)
 
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
+
     async def verify(self, password_hash: str | None, password: str) -> bool:
         target = password_hash or self._dummy_hash
         ok = await anyio.to_thread.run_sync(self._verify, target, password, limiter=self._limiter)

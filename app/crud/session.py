@@ -14,35 +14,42 @@ from app.models import Session, User
 
 @dataclass(frozen=True, slots=True)
 class SessionUser:
-    """The signed-in user as seen by the session check."""
+    """The signed-in user and the session they came with, as seen by the session check."""
 
     session_id: uuid.UUID
+    session_created_at: datetime
     last_seen_at: datetime
+    expires_at: datetime
     id: uuid.UUID
     email: str
     full_name: str | None
     created_at: datetime
 
 
-async def get_session_user(*, conn: AsyncConnection, token_hash: str, now: datetime) -> SessionUser | None:
-    stmt = (
-        select(
-            Session.id.label("session_id"),
-            Session.last_seen_at,
-            User.id,
-            User.email,
-            User.full_name,
-            User.created_at,
-        )
-        .join(User, User.id == Session.user_id)
-        .where(Session.token_hash == token_hash, Session.expires_at > now)
-    )
-    row = (await conn.execute(stmt)).first()
+_LOOKUP = select(
+    Session.id.label("session_id"),
+    Session.created_at.label("session_created_at"),
+    Session.last_seen_at,
+    Session.expires_at,
+    User.id,
+    User.email,
+    User.full_name,
+    User.created_at,
+).join(User, User.id == Session.user_id)
+
+
+async def get_session_user(*, conn: AsyncConnection, token_hash: str) -> SessionUser | None:
+    """The session with this token hash, expired or not (the caller decides)."""
+    row = (await conn.execute(_LOOKUP.where(Session.token_hash == token_hash))).first()
     return SessionUser(**row._mapping) if row else None
 
 
-async def touch_session(*, conn: AsyncConnection, session_id: uuid.UUID, now: datetime) -> None:
-    await conn.execute(update(Session).where(Session.id == session_id).values(last_seen_at=now))
+async def touch_session(*, conn: AsyncConnection, session_id: uuid.UUID, now: datetime, expires_at: datetime) -> None:
+    await conn.execute(update(Session).where(Session.id == session_id).values(last_seen_at=now, expires_at=expires_at))
+
+
+async def delete_session_by_id(*, conn: AsyncConnection, session_id: uuid.UUID) -> None:
+    await conn.execute(delete(Session).where(Session.id == session_id))
 
 
 async def create_session(
@@ -71,3 +78,31 @@ async def create_session(
 
 async def delete_session_by_token_hash(*, session: AsyncSession, token_hash: str) -> None:
     await session.execute(delete(Session).where(Session.token_hash == token_hash))
+
+
+async def list_user_sessions(*, session: AsyncSession, user_id: uuid.UUID, now: datetime) -> list[Session]:
+    stmt = (
+        select(Session)
+        .where(Session.user_id == user_id, Session.expires_at > now)
+        .order_by(Session.last_seen_at.desc(), Session.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def delete_user_session(*, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+    """Delete one of the user's own sessions; False if it is not theirs (or gone)."""
+    result = await session.execute(delete(Session).where(Session.id == session_id, Session.user_id == user_id))
+    return result.rowcount == 1
+
+
+async def delete_user_sessions(*, session: AsyncSession, user_id: uuid.UUID, except_id: uuid.UUID | None = None) -> int:
+    stmt = delete(Session).where(Session.user_id == user_id)
+    if except_id is not None:
+        stmt = stmt.where(Session.id != except_id)
+    return (await session.execute(stmt)).rowcount
+
+
+async def delete_expired_batch(*, session: AsyncSession, now: datetime, batch_size: int) -> int:
+    """Delete up to `batch_size` expired sessions (found through the expires_at index)."""
+    ids = select(Session.id).where(Session.expires_at <= now).limit(batch_size).scalar_subquery()
+    return (await session.execute(delete(Session).where(Session.id.in_(ids)))).rowcount

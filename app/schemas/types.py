@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import cache
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
@@ -48,6 +49,20 @@ def _content_size(value: str) -> str:
     return value
 
 
+@cache
+def _common_passwords() -> frozenset[str]:
+    # zxcvbn ships the 30 000 most common passwords from real breaches (loaded once, on first use).
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def _not_common(value: str) -> str:
+    if value.casefold() in _common_passwords():
+        raise ValueError("is one of the most common passwords; choose another")
+    return value
+
+
 def _blank_to_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
@@ -55,8 +70,11 @@ def _blank_to_none(value: object) -> object:
 _Store = AfterValidator(_storable)
 Email = Annotated[str, StringConstraints(max_length=320), _Store, AfterValidator(_valid_email)]
 LoginEmail = Annotated[str, StringConstraints(max_length=320), _Store, AfterValidator(normalize_email)]
-# Any Unicode, never trimmed; only text that cannot be encoded (lone surrogates) is refused.
-Password = Annotated[str, StringConstraints(min_length=8, max_length=128), AfterValidator(valid_unicode)]
+# Any Unicode, never trimmed; text that cannot be encoded (lone surrogates) and the most common
+# passwords are refused.
+Password = Annotated[
+    str, StringConstraints(min_length=8, max_length=128), AfterValidator(valid_unicode), AfterValidator(_not_common)
+]
 FullName = Annotated[
     Annotated[str, StringConstraints(strip_whitespace=True, max_length=255), _Store] | None,
     BeforeValidator(_blank_to_none),

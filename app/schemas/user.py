@@ -31,6 +31,25 @@ class LoginIn(InputModel):
     password: Annotated[str, Field(max_length=1024), AfterValidator(valid_unicode)]
 
 
+class PasswordChange(InputModel):
+    current_password: Annotated[str, Field(max_length=1024), AfterValidator(valid_unicode)]
+    new_password: Password
+
+
+class SessionRead(BaseModel):
+    """A signed-in browser; `id` is an opaque handle, never the token."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+    current: bool = False
+
+
 class AuthState(BaseModel):
     authenticated: bool
     user: UserRead | None

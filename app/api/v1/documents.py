@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from app.api.deps import CurrentUser, EditableDocument, NowDep, ReadableDocument, SessionDep, StorageDep
+from app.api.deps import CurrentUser, EditableDocument, JsonBody, NowDep, ReadableDocument, SessionDep, StorageDep
 from app.core.errors import Invalid
 from app.crud import document as document_crud
 from app.schemas.common import Page, error_responses
@@ -32,7 +32,9 @@ def _etag(response: Response, version: int) -> None:
     response.headers["etag"] = f'"{version}"'
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(401, 403, 413, 422))
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, responses=error_responses(401, 403, 413, 415, 422), dependencies=[JsonBody]
+)
 async def create_document(
     document_in: DocumentCreate, user: CurrentUser, session: SessionDep, now: NowDep, response: Response
 ) -> DocumentRead:
@@ -66,7 +68,7 @@ async def get_document(document: ReadableDocument, session: SessionDep, response
     return await document_service.document_read(session=session, document=document)
 
 
-@router.patch("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 422))
+@router.patch("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody])
 async def patch_document(
     changes: DocumentUpdate,
     document: EditableDocument,
@@ -88,7 +90,7 @@ async def patch_document(
     return await document_service.document_read(session=session, document=updated)
 
 
-@router.put("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 422))
+@router.put("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody])
 async def replace_document(
     replacement: DocumentReplace,
     document: EditableDocument,

@@ -12,6 +12,7 @@ from app.api.deps import (
     DatabaseDep,
     EditableDocument,
     InstalledLanguagesDep,
+    JsonBody,
     NowDep,
     QueueDep,
     ReadableDocument,
@@ -97,7 +98,8 @@ async def get_ocr(document: ReadableDocument, session: SessionDep) -> OcrRead:
 @router.post(
     "/{document_id}/ocr",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 409, 415, 422),
+    dependencies=[JsonBody],
 )
 async def rerun_ocr(
     document: EditableDocument,

@@ -1,0 +1,146 @@
+"""Session lifecycle: rolling idle timeout under an absolute cap, management, pruning.
+
+expires_at = min(last_seen_at + idle timeout, created_at + max age). Use extends it, but the
+database is written at most once per touch interval, so a burst of reads costs no writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.errors import NotFound
+from app.core.security import new_session_token, token_digest
+from app.crud import periodic as periodic_crud
+from app.crud import session as session_crud
+from app.crud.session import SessionUser
+from app.db.session import Database
+from app.models import Session
+
+log = logging.getLogger(__name__)
+PRUNE_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    idle_timeout: timedelta
+    max_age: timedelta
+    touch_interval: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SessionPolicy:
+        return cls(settings.session_idle_timeout, settings.session_max_age, settings.session_touch_interval)
+
+    def expiry(self, *, created_at: datetime, last_seen_at: datetime) -> datetime:
+        return min(last_seen_at + self.idle_timeout, created_at + self.max_age)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    user_agent: str | None
+    ip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What the cookie means: a user (maybe with a renewed expiry), or anonymous (maybe expired)."""
+
+    user: SessionUser | None
+    renewed_until: datetime | None = None
+    expired: bool = False
+
+
+async def start_session(
+    *,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    previous_token: str | None,
+    client: ClientInfo,
+    now: datetime,
+    policy: SessionPolicy,
+) -> NewSession:
+    """A fresh token every time; the session the client came with (if any) ends."""
+    if previous_token and (old_hash := token_digest(previous_token)):
+        await session_crud.delete_session_by_token_hash(session=session, token_hash=old_hash)
+    token = new_session_token()
+    expires_at = policy.expiry(created_at=now, last_seen_at=now)
+    await session_crud.create_session(
+        session=session,
+        user_id=user_id,
+        token_hash=token_digest(token) or "",
+        now=now,
+        expires_at=expires_at,
+        user_agent=client.user_agent,
+        ip=client.ip,
+    )
+    return NewSession(token=token, expires_at=expires_at)
+
+
+async def resolve_session(*, db: Database, token: str | None, now: datetime, policy: SessionPolicy) -> Resolved:
+    """The cookie's session: one indexed read; a write only to renew (once per interval) or expire."""
+    token_hash = token_digest(token) if token else None
+    if token_hash is None:
+        return Resolved(user=None)
+    async with db.engine.connect() as conn:
+        user = await session_crud.get_session_user(conn=conn, token_hash=token_hash)
+    if user is None:
+        return Resolved(user=None)
+    if user.expires_at <= now:
+        async with db.write_engine.begin() as conn:
+            await session_crud.delete_session_by_id(conn=conn, session_id=user.session_id)
+        log.info("auth.session_expired user_id=%s session_id=%s", user.id, user.session_id)
+        return Resolved(user=None, expired=True)
+    if now - user.last_seen_at < policy.touch_interval:
+        return Resolved(user=user)
+    expires_at = policy.expiry(created_at=user.session_created_at, last_seen_at=now)
+    async with db.write_engine.begin() as conn:
+        await session_crud.touch_session(conn=conn, session_id=user.session_id, now=now, expires_at=expires_at)
+    return Resolved(user=user, renewed_until=expires_at)
+
+
+async def list_sessions(*, session: AsyncSession, user_id: uuid.UUID, now: datetime) -> list[Session]:
+    return await session_crud.list_user_sessions(session=session, user_id=user_id, now=now)
+
+
+async def revoke_session(*, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+    if not await session_crud.delete_user_session(session=session, user_id=user_id, session_id=session_id):
+        raise NotFound("Session not found")
+    log.info("auth.session_revoked user_id=%s session_id=%s", user_id, session_id)
+
+
+async def end_all_sessions(*, session: AsyncSession, user_id: uuid.UUID) -> int:
+    count = await session_crud.delete_user_sessions(session=session, user_id=user_id)
+    log.info("auth.logout_all user_id=%s sessions=%d", user_id, count)
+    return count
+
+
+async def prune_expired_sessions(*, db: Database, now: datetime, batch_size: int = PRUNE_BATCH) -> int:
+    """Delete expired sessions in batches (short transactions); running it twice is harmless."""
+    total = 0
+    while True:
+        async with db.unit_of_work() as session:
+            deleted = await session_crud.delete_expired_batch(session=session, now=now, batch_size=batch_size)
+        total += deleted
+        if deleted < batch_size:
+            log.info("sessions.pruned count=%d", total)
+            return total
+
+
+async def prune_once_per_day(*, db: Database, now: datetime) -> int | None:
+    """The daily periodic prune: None if another consumer already ran today's."""
+    async with db.unit_of_work() as session:
+        day = int(now.timestamp()) // 86_400
+        if not await periodic_crud.claim_periodic_slot(session=session, name="sessions.prune", slot=day, now=now):
+            return None
+    return await prune_expired_sessions(db=db, now=now)
