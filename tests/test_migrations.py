@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import Settings
@@ -122,4 +123,5 @@ def test_alembic_cli_upgrades_sqlite_under_data_dir_and_reports_head(tmp_path: P
     assert upgrade.returncode == 0, upgrade.stderr
     assert (data_dir / "lekhamudra.db").is_file()
     assert current.returncode == 0, current.stderr
-    assert "0002_ocr (head)" in current.stdout
+    head = ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite://")).get_current_head()
+    assert f"{head} (head)" in current.stdout

@@ -4,6 +4,22 @@ from app.models.base import Base
 from app.models.document import Document
 from app.models.ocr import DocumentFile, OcrJob, OcrPage, PeriodicRun
 from app.models.session import Session
+from app.models.sharing import AuditEvent, DocumentRecent, DocumentShare, DocumentStar, DocumentVersion, ShareLink
 from app.models.user import User
 
-__all__ = ["Base", "Document", "DocumentFile", "OcrJob", "OcrPage", "PeriodicRun", "Session", "User"]
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Document",
+    "DocumentFile",
+    "DocumentRecent",
+    "DocumentShare",
+    "DocumentStar",
+    "DocumentVersion",
+    "OcrJob",
+    "OcrPage",
+    "PeriodicRun",
+    "Session",
+    "ShareLink",
+    "User",
+]
