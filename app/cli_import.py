@@ -19,6 +19,7 @@ from app.crud import user as user_crud
 from app.db.session import Database
 from app.models.base import utcnow
 from app.schemas.types import normalize_email
+from app.services.audit import Actor
 from app.services.bulk_import import file_parts, walk_files
 from app.services.ingest import upload_document
 from app.storage import storage_from_settings
@@ -66,7 +67,7 @@ async def run_import(settings: Settings, *, paths: list[Path], owner: str, langu
                         storage=storage,
                         queue=queue,
                         settings=settings,
-                        owner_id=user.id,
+                        actor=Actor(id=user.id, email=user.email),
                         parts=file_parts(path, languages=languages),
                         installed_languages=installed,
                         now=utcnow(),

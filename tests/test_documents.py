@@ -68,7 +68,11 @@ async def test_create_returns_the_document_at_version_1(client: httpx.AsyncClien
 
     assert response.status_code == 201
     doc = response.json()
-    assert set(doc) == {"id", "title", "content", "owner_id", "version", "created_at", "updated_at", "file", "ocr"}
+    assert set(doc) == {
+        *("id", "title", "content", "owner_id", "version", "created_at", "updated_at", "file", "ocr"),
+        *("created_by", "updated_by", "trashed_at", "role", "starred"),
+    }
+    assert doc["role"] == "owner" and doc["starred"] is False and doc["created_by"] == alice["id"]
     assert doc["file"] is None and doc["ocr"] is None
     assert doc["title"] == "Budget notes"
     assert doc["content"] == "Line one"
@@ -192,6 +196,7 @@ async def test_list_items_are_summaries_without_content(client: httpx.AsyncClien
 
     assert "content" not in item
     assert item == {key: value for key, value in doc.items() if key not in ("content", "file", "ocr")}
+    assert item["role"] == "owner"
 
 
 async def test_list_shows_only_the_callers_documents(client: httpx.AsyncClient, bob_client: httpx.AsyncClient) -> None:
@@ -486,22 +491,36 @@ async def test_of_concurrent_edits_naming_one_version_exactly_one_wins(client: h
 # --- delete -------------------------------------------------------------------------------
 
 
-async def test_delete_removes_the_document(client: httpx.AsyncClient) -> None:
+async def test_delete_moves_the_document_to_the_trash(client: httpx.AsyncClient) -> None:
     doc = await create_doc(client)
 
     response = await client.delete(f"{DOCS}/{doc['id']}")
 
     assert response.status_code == 204
     assert response.content == b""
-    assert_error(await client.get(f"{DOCS}/{doc['id']}"), 404, "not_found")
     assert (await client.get(DOCS)).json()["total"] == 0
+    trash = (await client.get(DOCS, params={"trashed": "true"})).json()
+    assert [item["id"] for item in trash["items"]] == [doc["id"]]
+    assert trash["items"][0]["trashed_at"] is not None
 
 
-async def test_deleting_twice_gets_404(client: httpx.AsyncClient) -> None:
+async def test_permanent_delete_removes_the_document(client: httpx.AsyncClient) -> None:
+    doc = await create_doc(client)
+
+    response = await client.delete(f"{DOCS}/{doc['id']}", params={"permanent": "true"})
+
+    assert response.status_code == 204
+    assert_error(await client.get(f"{DOCS}/{doc['id']}"), 404, "not_found")
+    assert (await client.get(DOCS, params={"trashed": "true"})).json()["total"] == 0
+
+
+async def test_trashing_twice_is_a_conflict_and_purging_twice_404(client: httpx.AsyncClient) -> None:
     doc = await create_doc(client)
     await client.delete(f"{DOCS}/{doc['id']}")
 
-    assert_error(await client.delete(f"{DOCS}/{doc['id']}"), 404, "not_found")
+    assert_error(await client.delete(f"{DOCS}/{doc['id']}"), 409, "document_trashed")
+    await client.delete(f"{DOCS}/{doc['id']}", params={"permanent": "true"})
+    assert_error(await client.delete(f"{DOCS}/{doc['id']}", params={"permanent": "true"}), 404, "not_found")
 
 
 # --- who may see what ---------------------------------------------------------------------

@@ -378,7 +378,9 @@ async def test_deleting_a_document_deletes_its_stored_file(app: FastAPI, client:
     doc = (await upload(client, png_bytes())).json()
     assert len(stored_objects(app)) == 1
 
-    assert (await client.delete(f"{DOCS}/{doc['id']}")).status_code == 204
+    assert (await client.delete(f"{DOCS}/{doc['id']}")).status_code == 204  # to the trash: the file stays
+    assert len(stored_objects(app)) == 1
+    assert (await client.delete(f"{DOCS}/{doc['id']}", params={"permanent": "true"})).status_code == 204
 
     assert stored_objects(app) == []
     assert await count(app, DocumentFile) == 0

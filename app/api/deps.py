@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -12,12 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.middleware import SET_COOKIE_KEY
 from app.core.config import Settings
-from app.core.errors import NotFound, Unauthorized, UnsupportedMedia
+from app.core.errors import Forbidden, NotFound, Unauthorized, UnsupportedMedia
 from app.core.security import SESSION_COOKIE, Passwords, clear_session_cookie_header, session_cookie_header
 from app.crud import document as document_crud
 from app.crud.session import SessionUser
+from app.crud.visibility import Permission, can
 from app.db.session import Database
-from app.models import Document
+from app.services.audit import Actor
+from app.services.documents import Access
 from app.services.sessions import ClientInfo, SessionPolicy, resolve_session
 from app.services.throttle import AuthThrottle
 from app.storage import Storage
@@ -137,18 +139,37 @@ def _parse_id(raw: str) -> uuid.UUID:
         raise NotFound("Document not found") from None
 
 
-async def get_readable_document(document_id: str, user: CurrentUser, session: SessionDep) -> Document:
-    document = await document_crud.get_visible_document(
+def actor_of(user: SessionUser) -> Actor:
+    return Actor(id=user.id, email=user.email)
+
+
+async def get_document_access(document_id: str, user: CurrentUser, session: SessionDep) -> Access:
+    """The document and the caller's role; 404 if they may not see it (never revealing it exists)."""
+    found = await document_crud.get_document_with_role(
         session=session, user_id=user.id, document_id=_parse_id(document_id)
     )
-    if document is None:
+    if found is None:
         raise NotFound("Document not found")
-    return document
+    document, role = found
+    if document.trashed_at is not None and role != "owner":
+        raise NotFound("Document not found")
+    return Access(document=document, role=role, actor=actor_of(user))
 
 
-ReadableDocument = Annotated[Document, Depends(get_readable_document)]
-# Owner-only for now: the visibility rule already limits documents to their owner.
-EditableDocument = ReadableDocument
+def _requiring(permission: Permission) -> Callable[[Access], Awaitable[Access]]:
+    async def check(access: Annotated[Access, Depends(get_document_access)]) -> Access:
+        # Visible but not allowed: 403 (a caller who cannot see it got 404 above).
+        if not can(access.role, permission):
+            raise Forbidden(f"Your role ({access.role}) does not allow this", code="forbidden")
+        return access
+
+    return check
+
+
+ReadableDocument = Annotated[Access, Depends(_requiring("read"))]
+EditableDocument = Annotated[Access, Depends(_requiring("edit"))]
+OwnedDocument = Annotated[Access, Depends(_requiring("manage"))]
+MemberAccess = Annotated[Access, Depends(get_document_access)]
 
 
 def require_json_body(request: Request) -> None:

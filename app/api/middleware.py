@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.services.audit import RequestOrigin, request_origin
+
 log = logging.getLogger("lekhamudra.request")
 
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -100,11 +102,17 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        client = scope.get("client")
+        origin = RequestOrigin(ip=client[0] if client else None, user_agent=_header(scope, b"user-agent"))
+        origin_token = request_origin.set(origin)
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            request_origin.reset(origin_token)
             duration_ms = (time.perf_counter() - started) * 1000
-            log.info("%s %s %d %.1fms request_id=%s", scope["method"], scope["path"], status, duration_ms, request_id)
+            log.info(
+                "%s %s %d %.1fms request_id=%s", scope["method"], route_path(scope), status, duration_ms, request_id
+            )
 
 
 class CatchAllMiddleware:
@@ -134,6 +142,15 @@ class CatchAllMiddleware:
             await send_json(
                 send, 500, {"detail": "Internal server error", "code": "internal_error", "request_id": request_id}
             )
+
+
+def route_path(scope: Scope) -> str:
+    """The path with its parameters named (`/api/v1/shared/{token}`): logs never carry a link token."""
+    path = scope["path"]
+    for name, value in (scope.get("path_params") or {}).items():
+        if value:
+            path = path.replace(str(value), "{" + name + "}")
+    return path
 
 
 def _add_vary(headers: list[tuple[bytes, bytes]], value: bytes) -> list[tuple[bytes, bytes]]:

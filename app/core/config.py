@@ -56,6 +56,8 @@ class Settings(BaseSettings):
 
     # HTTP
     public_api_url: str = "http://localhost:8000"
+    # The frontend's URL: share links point at PUBLIC_APP_URL/shared/<token>.
+    public_app_url: str = "http://localhost:3000"
     frontend_origins: Annotated[list[str], NoDecode] = ["http://localhost:3000"]
     cookie_secure: bool | None = None
     # Sessions: idle timeout extended by use, absolute lifetime never extended (seconds or ISO 8601, e.g. PT30M).
@@ -93,6 +95,10 @@ class Settings(BaseSettings):
     login_delay_cap_seconds: int = Field(default=15 * 60, ge=1)
     login_failures_per_ip_per_minute: int = Field(default=30, ge=1)
     signups_per_ip_per_hour: int = Field(default=10, ge=1)
+    link_accesses_per_minute: int = Field(default=60, ge=1)
+
+    # Trash: documents trashed longer than this are purged by a daily task.
+    trash_retention_days: int = Field(default=30, ge=1)
 
     # Passwords (argon2id; defaults are OWASP's minimum: m=19456 KiB, t=2, p=1)
     argon2_memory_kib: int = Field(default=19_456, ge=19_456)
@@ -121,7 +127,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
         return [_origin_of(origin) for origin in value]
 
-    @field_validator("public_api_url")
+    @field_validator("public_api_url", "public_app_url")
     @classmethod
     def _check_public_url(cls, value: str) -> str:
         parts = urlsplit(value)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.crud.document import add_version
 from app.models import Document, DocumentFile, OcrJob, OcrPage
 
 ACTIVE = ("queued", "processing")
@@ -195,11 +196,15 @@ async def finish_job(*, session: AsyncSession, job: ClaimedJob, now: datetime) -
         return False
     pages = await list_pages(session=session, document_id=document_id)
     text = "\n\n".join(page.text for page in pages)
-    await session.execute(
+    replaced = await session.scalar(
         update(Document)
         .where(Document.id == document_id, Document.version == base_version)
-        .values(content=text, version=Document.version + 1, updated_at=now)
+        .values(content=text, version=Document.version + 1, updated_at=now, updated_by=None)
+        .returning(Document)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
+    if replaced is not None:
+        await add_version(session=session, document=replaced, author_id=None)
     return True
 
 
@@ -243,3 +248,37 @@ async def touch_queued(*, session: AsyncSession, document_id: uuid.UUID, generat
         .where(OcrJob.document_id == document_id, OcrJob.generation == generation, OcrJob.status == "queued")
         .values(queued_at=now)
     )
+
+
+async def copy_finished_job(*, session: AsyncSession, source: OcrJob, document_id: uuid.UUID, now: datetime) -> None:
+    """Give a duplicate the source's finished OCR result: its job state and its pages."""
+    session.add(
+        OcrJob(
+            document_id=document_id,
+            generation=1,
+            status=source.status,
+            languages=source.languages,
+            attempts=source.attempts,
+            error=source.error,
+            base_version=1,
+            pages_total=source.pages_total,
+            pages_done=source.pages_done,
+            queued_at=now,
+            started_at=source.started_at,
+            finished_at=source.finished_at,
+        )
+    )
+    for page in await list_pages(session=session, document_id=source.document_id):
+        session.add(
+            OcrPage(
+                document_id=document_id,
+                number=page.number,
+                text=page.text,
+                confidence=page.confidence,
+                source=page.source,
+                engine=page.engine,
+                languages=page.languages,
+                created_at=page.created_at,
+            )
+        )
+    await session.flush()

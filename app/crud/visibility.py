@@ -1,16 +1,54 @@
-"""The one visibility rule: every document query filters through `document_visible_to`.
+"""The one visibility rule. Every document query (list, get, search, file, OCR, activity) asks
+these functions who may see or change what; no endpoint writes its own check.
 
-Until sharing lands, a user sees exactly the documents they own.
+Roles: the owner; members with `editor` or `viewer` (document_shares). A trashed document is
+visible to nobody but its owner, and only where the owner asks for the trash.
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Select, and_, case, exists, or_, select
 
-from app.models import Document
+from app.models import Document, DocumentShare
+
+Permission = Literal["read", "edit", "manage"]
+Role = Literal["owner", "editor", "viewer"]
+# What each role may do. `manage` (trash, restore, purge, share, links) is the owner's alone.
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "owner": frozenset({"read", "edit", "manage"}),
+    "editor": frozenset({"read", "edit"}),
+    "viewer": frozenset({"read"}),
+}
+_MEMBER_ROLES: dict[str, tuple[str, ...]] = {"read": ("viewer", "editor"), "edit": ("editor",), "manage": ()}
 
 
-def document_visible_to(user_id: uuid.UUID) -> ColumnElement[bool]:
-    return Document.owner_id == user_id
+def document_visible_to(user_id: uuid.UUID, permission: Permission = "read") -> ColumnElement[bool]:
+    """Documents (not trashed) on which `user_id` has `permission`, as a WHERE clause on Document."""
+    roles = _MEMBER_ROLES[permission]
+    member = exists().where(
+        DocumentShare.document_id == Document.id, DocumentShare.user_id == user_id, DocumentShare.role.in_(roles)
+    )
+    who = or_(Document.owner_id == user_id, member) if roles else Document.owner_id == user_id
+    return and_(Document.trashed_at.is_(None), who)
+
+
+def visible_document_ids(user_id: uuid.UUID, permission: Permission = "read") -> Select[tuple[uuid.UUID]]:
+    """The same rule as a subquery of ids (for search and other joins)."""
+    return select(Document.id).where(document_visible_to(user_id, permission))
+
+
+def role_of(user_id: uuid.UUID) -> ColumnElement[str | None]:
+    """The caller's role on each Document row: 'owner', the share's role, or NULL."""
+    share_role = (
+        select(DocumentShare.role)
+        .where(DocumentShare.document_id == Document.id, DocumentShare.user_id == user_id)
+        .scalar_subquery()
+    )
+    return case((Document.owner_id == user_id, "owner"), else_=share_role)
+
+
+def can(role: str | None, permission: Permission) -> bool:
+    return role is not None and permission in ROLE_PERMISSIONS[role]

@@ -18,6 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 log = logging.getLogger(__name__)
 _BEGIN_OPTION = "lekhamudra_sqlite_begin"
 _AFTER_COMMIT = "lekhamudra_after_commit"
+_AFTER_FINISH = "lekhamudra_after_finish"
+
+
+async def _run(callbacks: list[Callable[[], Awaitable[object]]]) -> None:
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception:  # what the callback did is recoverable; the transaction's outcome stands
+            log.exception("after-transaction callback failed")
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[object]]) -> None:
@@ -29,6 +38,15 @@ def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[object]
     re-enqueues lost jobs; an orphaned object costs only space).
     """
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def after_finish(session: AsyncSession, callback: Callable[[], Awaitable[object]]) -> None:
+    """Run `callback` once the unit of work has ended, committed or rolled back.
+
+    For records that must survive the request's rollback (a refused login's audit event). They
+    run after the transaction so that, on SQLite, they never wait on the request's own write lock.
+    """
+    session.info.setdefault(_AFTER_FINISH, []).append(callback)
 
 
 def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
@@ -78,12 +96,9 @@ class Database:
             except BaseException:
                 session.info.pop(_AFTER_COMMIT, None)
                 await session.rollback()
+                await _run(session.info.pop(_AFTER_FINISH, []))
                 raise
-            for callback in session.info.pop(_AFTER_COMMIT, []):
-                try:
-                    await callback()
-                except Exception:  # the change is saved; what the callback did is recoverable
-                    log.exception("after-commit callback failed")
+            await _run(session.info.pop(_AFTER_COMMIT, []) + session.info.pop(_AFTER_FINISH, []))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

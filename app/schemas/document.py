@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.common import InputModel
 from app.schemas.ocr import FileRead, OcrSummary
 from app.schemas.types import MAX_INT32, Content, Title
+
+Role = Literal["owner", "editor", "viewer"]
 
 
 class DocumentCreate(InputModel):
@@ -40,9 +43,33 @@ class DocumentSummary(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+    created_by: uuid.UUID | None = None
+    updated_by: uuid.UUID | None = None
+    trashed_at: datetime | None = None
+    role: Role = "owner"
+    starred: bool = False
 
 
 class DocumentRead(DocumentSummary):
     content: str
     file: FileRead | None = None
     ocr: OcrSummary | None = None
+
+
+class VersionSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    title: str
+    author_id: uuid.UUID | None
+    created_at: datetime
+
+
+class VersionRead(VersionSummary):
+    content: str
+
+
+class VersionRestore(InputModel):
+    """Restore an old version as a new one; `version` names the current version you saw."""
+
+    version: int | None = Field(default=None, ge=1, le=MAX_INT32)

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Unauthorized
+from app.core.errors import TooManyRequests, Unauthorized
 from app.core.security import Passwords, token_digest
 from app.crud import session as session_crud
 from app.crud import user as user_crud
+from app.db.session import Database
 from app.models import User
 from app.schemas.user import LoginIn, PasswordChange, UserCreate
+from app.services import audit
+from app.services.audit import Actor
 from app.services.sessions import ClientInfo, NewSession, SessionPolicy, start_session
 from app.services.throttle import AuthThrottle
 
@@ -27,6 +31,7 @@ class AuthContext:
     """What every auth use case needs besides its own input."""
 
     session: AsyncSession
+    db: Database
     passwords: Passwords
     throttle: AuthThrottle
     policy: SessionPolicy
@@ -40,13 +45,25 @@ class SignedIn:
     new_session: NewSession
 
 
+async def _throttled(ctx: AuthContext, check: Awaitable[None], details: dict[str, str]) -> None:
+    try:
+        await check
+    except TooManyRequests:
+        audit.record_refusal(ctx.session, ctx.db, "auth.throttled", actor=None, details=details)
+        raise
+
+
+def _actor(user: User) -> Actor:
+    return Actor(id=user.id, email=user.email)
+
+
 async def signup(ctx: AuthContext, *, user_in: UserCreate, previous_token: str | None) -> SignedIn:
-    await ctx.throttle.check_signup(ip=ctx.client.ip)
+    await _throttled(ctx, ctx.throttle.check_signup(ip=ctx.client.ip), {"kind": "signup"})
     password_hash = await ctx.passwords.hash(user_in.password)
     user = await user_crud.create_user(
         session=ctx.session, email=user_in.email, password_hash=password_hash, full_name=user_in.full_name
     )
-    log.info("auth.signup user_id=%s", user.id)
+    await audit.record(ctx.session, "auth.signup", actor=_actor(user), target=("user", user.id))
     new = await start_session(
         session=ctx.session,
         user_id=user.id,
@@ -59,19 +76,29 @@ async def signup(ctx: AuthContext, *, user_in: UserCreate, previous_token: str |
 
 
 async def login(ctx: AuthContext, *, credentials: LoginIn, previous_token: str | None) -> SignedIn:
-    await ctx.throttle.check_login(email=credentials.email, ip=ctx.client.ip)
+    await _throttled(
+        ctx,
+        ctx.throttle.check_login(email=credentials.email, ip=ctx.client.ip),
+        {"kind": "login", "email": credentials.email},
+    )
     user = await user_crud.get_user_by_email(session=ctx.session, email=credentials.email)
     # An unknown email is checked against a dummy hash: both paths cost one verification.
     if not await ctx.passwords.verify(user.password_hash if user else None, credentials.password) or user is None:
         await ctx.throttle.login_failed(email=credentials.email, ip=ctx.client.ip)
-        log.info("auth.login_failed ip=%s", ctx.client.ip)
+        audit.record_refusal(
+            ctx.session,
+            ctx.db,
+            "auth.login_failed",
+            actor=_actor(user) if user else None,
+            details={"email": credentials.email},
+        )
         raise Unauthorized(_INVALID, code="invalid_credentials")
     await ctx.throttle.login_succeeded(email=credentials.email)
     if ctx.passwords.needs_rehash(user.password_hash):
         # Parameters were raised since this hash was made: store one at today's cost.
         user.password_hash = await ctx.passwords.hash(credentials.password)
         log.info("auth.password_rehashed user_id=%s", user.id)
-    log.info("auth.login user_id=%s", user.id)
+    await audit.record(ctx.session, "auth.login", actor=_actor(user), target=("user", user.id))
     new = await start_session(
         session=ctx.session,
         user_id=user.id,
@@ -83,10 +110,11 @@ async def login(ctx: AuthContext, *, credentials: LoginIn, previous_token: str |
     return SignedIn(user=user, new_session=new)
 
 
-async def logout(*, session: AsyncSession, token: str | None) -> None:
+async def logout(*, session: AsyncSession, token: str | None, actor: Actor | None) -> None:
     if token and (token_hash := token_digest(token)):
         await session_crud.delete_session_by_token_hash(session=session, token_hash=token_hash)
-        log.info("auth.logout")
+        if actor is not None:
+            await audit.record(session, "auth.logout", actor=actor, target=("user", actor.id))
 
 
 async def change_password(
@@ -97,15 +125,17 @@ async def change_password(
     user = await user_crud.get_user(session=ctx.session, user_id=user_id)
     if user is None:
         raise Unauthorized("Sign in to continue")
-    await ctx.throttle.check_login(email=user.email, ip=ctx.client.ip)
+    await _throttled(ctx, ctx.throttle.check_login(email=user.email, ip=ctx.client.ip), {"kind": "password"})
     if not await ctx.passwords.verify(user.password_hash, change.current_password):
         await ctx.throttle.login_failed(email=user.email, ip=ctx.client.ip)
-        log.info("auth.password_change_failed user_id=%s", user.id)
+        audit.record_refusal(
+            ctx.session, ctx.db, "auth.password_change_failed", actor=_actor(user), target=("user", user.id)
+        )
         raise Unauthorized("The current password is wrong", code="invalid_credentials")
     await ctx.throttle.login_succeeded(email=user.email)
     user.password_hash = await ctx.passwords.hash(change.new_password)
     await session_crud.delete_user_sessions(session=ctx.session, user_id=user.id)
-    log.info("auth.password_changed user_id=%s", user.id)
+    await audit.record(ctx.session, "auth.password_changed", actor=_actor(user), target=("user", user.id))
     return await start_session(
         session=ctx.session,
         user_id=user.id,

@@ -1,8 +1,10 @@
-"""Document edits with optimistic concurrency."""
+"""Document use cases: create, read, edit with optimistic concurrency, versions, trash, purge,
+duplicate. Each change writes its version and audit rows in the same transaction."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,11 +12,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import Conflict, NotFound
 from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
-from app.db.session import after_commit
+from app.crud import sharing as sharing_crud
+from app.db.session import Database, after_commit, after_finish
 from app.models import Document
 from app.schemas.document import DocumentRead
 from app.schemas.ocr import FileRead, OcrSummary
+from app.services import audit
+from app.services.audit import Actor, document_target
 from app.storage import Storage
+
+VIEW_EVERY = timedelta(minutes=10)  # document.view and "recent" are written at most this often
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """A document and the caller's role on it (see app.crud.visibility)."""
+
+    document: Document
+    role: str
+    actor: Actor
 
 
 def _conflict(current_version: int) -> Conflict:
@@ -25,18 +41,80 @@ def _conflict(current_version: int) -> Conflict:
     )
 
 
+async def create_document(*, session: AsyncSession, actor: Actor, title: str, content: str, now: datetime) -> Document:
+    document = await document_crud.create_document(
+        session=session, owner_id=actor.id, title=title, content=content, now=now
+    )
+    await audit.record(session, "document.create", actor=actor, target=document_target(document.id))
+    return document
+
+
+async def document_read(*, session: AsyncSession, access: Access) -> DocumentRead:
+    """The full view of a document: content, its file and OCR status, the caller's role and star."""
+    document = access.document
+    file = await ocr_crud.get_file(session=session, document_id=document.id)
+    job = await ocr_crud.get_job(session=session, document_id=document.id)
+    read = DocumentRead.model_validate(document)
+    read.role = access.role  # type: ignore[assignment]
+    read.starred = await sharing_crud.is_starred(session=session, user_id=access.actor.id, document_id=document.id)
+    read.file = FileRead.model_validate(file) if file else None
+    read.ocr = OcrSummary.model_validate(job) if job else None
+    return read
+
+
+async def note_view(*, session: AsyncSession, db: Database, access: Access, now: datetime) -> None:
+    """Recent list + `document.view`, at most once per user and document per VIEW_EVERY.
+
+    A read costs one indexed lookup; the write, when due, happens after the request's read-only
+    transaction, in one of its own (on SQLite a read transaction must not turn into a writer).
+    """
+    user_id, document_id = access.actor.id, access.document.id
+    seen_at = await sharing_crud.get_recent_seen_at(session=session, user_id=user_id, document_id=document_id)
+    if seen_at is not None and now - seen_at < VIEW_EVERY:
+        return
+
+    async def record_view() -> None:
+        async with db.unit_of_work() as own:
+            if await sharing_crud.touch_recent(
+                session=own, user_id=user_id, document_id=document_id, now=now, every=VIEW_EVERY
+            ):
+                await audit.record(own, "document.view", actor=access.actor, target=document_target(document_id))
+
+    after_finish(session, record_view)
+
+
+async def note_download(*, session: AsyncSession, db: Database, access: Access) -> None:
+    """`document.download`, written after the request's read-only transaction."""
+
+    async def record_download() -> None:
+        async with db.unit_of_work() as own:
+            await audit.record(own, "document.download", actor=access.actor, target=document_target(access.document.id))
+
+    after_finish(session, record_download)
+
+
+def _ensure_not_trashed(document: Document) -> None:
+    if document.trashed_at is not None:
+        raise Conflict("The document is in the trash; restore it first", code="document_trashed")
+
+
 async def edit_document(
     *,
     session: AsyncSession,
-    document: Document,
+    access: Access,
     changes: dict[str, Any],
     expected_versions: list[int],
     now: datetime,
+    action: str = "document.update",
+    details: dict[str, Any] | None = None,
 ) -> Document:
     """Apply `changes` if every version the client named is the current one.
 
-    A request that changes nothing leaves the version alone; any real change bumps it by one.
+    A request that changes nothing leaves the version alone; any real change bumps it by one and
+    records the new version and an audit event.
     """
+    document = access.document
+    _ensure_not_trashed(document)
     if any(v != document.version for v in expected_versions):
         raise _conflict(document.version)
     changes = {key: value for key, value in changes.items() if getattr(document, key) != value}
@@ -44,30 +122,77 @@ async def edit_document(
         return document
     expected = expected_versions[0] if expected_versions else None
     updated = await document_crud.update_document_if_version(
-        session=session, document_id=document.id, expected_version=expected, values=changes, now=now
+        session=session,
+        document_id=document.id,
+        expected_version=expected,
+        values=changes,
+        author_id=access.actor.id,
+        now=now,
     )
     if updated is None:
         current = await document_crud.get_document_version(session=session, document_id=document.id)
         if current is None:
             raise NotFound("Document not found")
         raise _conflict(current)
+    await document_crud.add_version(session=session, document=updated, author_id=access.actor.id)
+    await audit.record(
+        session,
+        action,
+        actor=access.actor,
+        target=document_target(document.id),
+        details={"fields": sorted(changes), "version": updated.version, **(details or {})},
+    )
+    await sharing_crud.touch_recent(
+        session=session, user_id=access.actor.id, document_id=document.id, now=now, every=timedelta(0)
+    )
     return updated
 
 
-async def document_read(*, session: AsyncSession, document: Document) -> DocumentRead:
-    """The full view of a document: content, its file and its OCR status."""
-    file = await ocr_crud.get_file(session=session, document_id=document.id)
-    job = await ocr_crud.get_job(session=session, document_id=document.id)
-    read = DocumentRead.model_validate(document)
-    read.file = FileRead.model_validate(file) if file else None
-    read.ocr = OcrSummary.model_validate(job) if job else None
-    return read
+async def restore_version(
+    *, session: AsyncSession, access: Access, version: int, expected_versions: list[int], now: datetime
+) -> Document:
+    """Make an old version's title and content the document's next version (history stays)."""
+    old = await document_crud.get_version(session=session, document_id=access.document.id, version=version)
+    if old is None:
+        raise NotFound("Version not found", code="version_not_found")
+    return await edit_document(
+        session=session,
+        access=access,
+        changes={"title": old.title, "content": old.content},
+        expected_versions=expected_versions,
+        now=now,
+        action="document.restore_version",
+        details={"restored_from": version},
+    )
 
 
-async def delete_document(*, session: AsyncSession, storage: Storage, document: Document) -> None:
-    """Delete the row (pages, job and file row cascade) and, once that is committed, the object."""
+async def trash_document(*, session: AsyncSession, access: Access, now: datetime) -> None:
+    _ensure_not_trashed(access.document)
+    await document_crud.set_trashed(session=session, document_id=access.document.id, trashed_at=now)
+    await audit.record(session, "document.trash", actor=access.actor, target=document_target(access.document.id))
+
+
+async def restore_from_trash(*, session: AsyncSession, access: Access) -> None:
+    if access.document.trashed_at is None:
+        raise Conflict("The document is not in the trash", code="not_trashed")
+    await document_crud.set_trashed(session=session, document_id=access.document.id, trashed_at=None)
+    await audit.record(session, "document.restore", actor=access.actor, target=document_target(access.document.id))
+
+
+async def purge_document(
+    *, session: AsyncSession, storage: Storage, document: Document, actor: Actor | None, reason: str
+) -> None:
+    """Delete the row (versions, shares, links, stars, file and OCR rows cascade) and, once that
+    is committed, its stored file. Its audit rows stay."""
     file = await ocr_crud.get_file(session=session, document_id=document.id)
     await document_crud.delete_document(session=session, document_id=document.id)
+    await audit.record(
+        session,
+        "document.purge",
+        actor=actor,
+        target=document_target(document.id),
+        details={"title": document.title, "reason": reason},
+    )
     if file is not None:
         key = file.storage_key
         after_commit(session, lambda: storage.delete(key))

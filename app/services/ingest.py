@@ -16,13 +16,15 @@ from pydantic import TypeAdapter, ValidationError
 
 from app import ocr
 from app.core.config import Settings
-from app.core.errors import BadRequest, Invalid, TooLarge, UnsupportedMedia
+from app.core.errors import AppError, BadRequest, Invalid, TooLarge, UnsupportedMedia
 from app.core.filenames import filename_stem, sanitize_filename
 from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
 from app.db.session import Database, after_commit
 from app.models import Document
 from app.schemas.types import Title
+from app.services import audit
+from app.services.audit import Actor, document_target
 from app.services.upload_parts import Field, FileData, FileEnd, FileStart, Part
 from app.storage import Storage, new_object_key
 from app.worker import Queue
@@ -138,12 +140,34 @@ async def upload_document(
     storage: Storage,
     queue: Queue,
     settings: Settings,
-    owner_id: uuid.UUID,
+    actor: Actor,
     parts: AsyncIterator[Part],
     installed_languages: list[str],
     now: datetime,
 ) -> uuid.UUID:
-    """Store the upload, create its document and OCR job, and enqueue the job once committed."""
+    """Store the upload, create its document and OCR job, and enqueue the job once committed.
+
+    A refused upload is audited (`upload.rejected`) in a transaction of its own.
+    """
+    try:
+        return await _accept(db, storage, queue, settings, actor, parts, installed_languages, now)
+    except AppError as exc:
+        await audit.record_alone(
+            db, "upload.rejected", actor=actor, details={"code": exc.code, "status": exc.status_code}
+        )
+        raise
+
+
+async def _accept(
+    db: Database,
+    storage: Storage,
+    queue: Queue,
+    settings: Settings,
+    actor: Actor,
+    parts: AsyncIterator[Part],
+    installed_languages: list[str],
+    now: datetime,
+) -> uuid.UUID:
     stored, fields = await _read_upload(parts, storage, settings)
     try:
         languages = check_languages(fields.get("languages") or settings.ocr_default_languages, installed_languages)
@@ -153,7 +177,7 @@ async def upload_document(
             raise Invalid(f"title: {exc.errors()[0]['msg']}") from None
         async with db.unit_of_work() as session:
             document: Document = await document_crud.create_document(
-                session=session, owner_id=owner_id, title=title, content="", now=now
+                session=session, owner_id=actor.id, title=title, content="", now=now
             )
             await ocr_crud.create_file(
                 session=session,
@@ -169,6 +193,13 @@ async def upload_document(
                 session=session, document_id=document.id, languages=languages, base_version=1, now=now
             )
             document_id = document.id
+            await audit.record(
+                session,
+                "upload.accepted",
+                actor=actor,
+                target=document_target(document_id),
+                details={"filename": stored.filename, "size": stored.size, "content_type": stored.content_type},
+            )
             # After commit, so the worker finds the rows; if this enqueue is lost, the reaper re-sends it.
             after_commit(session, lambda: queue.enqueue_ocr(document_id, 1))
     except BaseException:

@@ -25,6 +25,8 @@ from app.crud import ocr as ocr_crud
 from app.crud import periodic as periodic_crud
 from app.db.session import Database, after_commit
 from app.models import OcrPage
+from app.services import audit
+from app.services.audit import document_target
 from app.storage import Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,10 @@ async def _process(deps: OcrDeps, job: ocr_crud.ClaimedJob, path: Path) -> str:
                 return "superseded"  # re-run by the user, or taken over after our lease ran out
     async with deps.db.unit_of_work() as session:
         done = await ocr_crud.finish_job(session=session, job=job, now=deps.clock())
+        if done:
+            await audit.record(
+                session, "ocr.done", actor=None, target=document_target(job.document_id), details={"pages": total}
+            )
     if not done:
         return "superseded"
     log.info("ocr.done document_id=%s pages=%d", job.document_id, total)
@@ -127,7 +133,10 @@ async def _process(deps: OcrDeps, job: ocr_crud.ClaimedJob, path: Path) -> str:
 async def _fail(deps: OcrDeps, job: ocr_crud.ClaimedJob, error: str) -> None:
     log.warning("ocr.failed document_id=%s error=%s", job.document_id, error)
     async with deps.db.unit_of_work() as session:
-        await ocr_crud.fail_job(session=session, job=job, error=error, now=deps.clock())
+        if await ocr_crud.fail_job(session=session, job=job, error=error, now=deps.clock()):
+            await audit.record(
+                session, "ocr.failed", actor=None, target=document_target(job.document_id), details={"error": error}
+            )
 
 
 async def reap_stalled_jobs(deps: OcrDeps, *, once_per_slot: bool = True) -> int:

@@ -11,6 +11,9 @@ from app.crud import ocr as ocr_crud
 from app.db.session import after_commit
 from app.models import Document
 from app.schemas.ocr import OcrPageRead, OcrRead, OcrSummary
+from app.services import audit
+from app.services.audit import document_target
+from app.services.documents import Access
 from app.services.ingest import check_languages
 from app.worker import Queue
 
@@ -28,13 +31,14 @@ async def rerun_ocr(
     *,
     session: AsyncSession,
     queue: Queue,
-    document: Document,
+    access: Access,
     languages: str | None,
     default_languages: str,
     installed_languages: list[str],
     now: datetime,
 ) -> OcrRead:
     """Queue the OCR again (a new generation); 409 while a run is queued or processing."""
+    document = access.document
     job = await ocr_crud.get_job(session=session, document_id=document.id)
     if job is None:
         raise NotFound("This document has no uploaded file to OCR", code="no_ocr")
@@ -46,4 +50,7 @@ async def rerun_ocr(
         raise Conflict("OCR is already queued or running for this document", code="ocr_in_progress")
     document_id = document.id
     after_commit(session, lambda: queue.enqueue_ocr(document_id, generation))
+    await audit.record(
+        session, "ocr.rerun", actor=access.actor, target=document_target(document_id), details={"languages": chosen}
+    )
     return await get_ocr(session=session, document=document)

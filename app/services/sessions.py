@@ -21,6 +21,8 @@ from app.crud import session as session_crud
 from app.crud.session import SessionUser
 from app.db.session import Database
 from app.models import Session
+from app.services import audit
+from app.services.audit import Actor
 
 log = logging.getLogger(__name__)
 PRUNE_BATCH = 1000
@@ -99,7 +101,13 @@ async def resolve_session(*, db: Database, token: str | None, now: datetime, pol
     if user.expires_at <= now:
         async with db.write_engine.begin() as conn:
             await session_crud.delete_session_by_id(conn=conn, session_id=user.session_id)
-        log.info("auth.session_expired user_id=%s session_id=%s", user.id, user.session_id)
+        await audit.record_alone(
+            db,
+            "auth.session_expired",
+            actor=Actor(id=user.id, email=user.email),
+            target=("user", user.id),
+            details={"session_id": str(user.session_id)},
+        )
         return Resolved(user=None, expired=True)
     if now - user.last_seen_at < policy.touch_interval:
         return Resolved(user=user)
@@ -113,15 +121,17 @@ async def list_sessions(*, session: AsyncSession, user_id: uuid.UUID, now: datet
     return await session_crud.list_user_sessions(session=session, user_id=user_id, now=now)
 
 
-async def revoke_session(*, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
-    if not await session_crud.delete_user_session(session=session, user_id=user_id, session_id=session_id):
+async def revoke_session(*, session: AsyncSession, actor: Actor, session_id: uuid.UUID) -> None:
+    if not await session_crud.delete_user_session(session=session, user_id=actor.id, session_id=session_id):
         raise NotFound("Session not found")
-    log.info("auth.session_revoked user_id=%s session_id=%s", user_id, session_id)
+    await audit.record(
+        session, "auth.session_revoked", actor=actor, target=("user", actor.id), details={"session_id": str(session_id)}
+    )
 
 
-async def end_all_sessions(*, session: AsyncSession, user_id: uuid.UUID) -> int:
-    count = await session_crud.delete_user_sessions(session=session, user_id=user_id)
-    log.info("auth.logout_all user_id=%s sessions=%d", user_id, count)
+async def end_all_sessions(*, session: AsyncSession, actor: Actor) -> int:
+    count = await session_crud.delete_user_sessions(session=session, user_id=actor.id)
+    await audit.record(session, "auth.logout_all", actor=actor, target=("user", actor.id), details={"sessions": count})
     return count
 
 

@@ -40,6 +40,7 @@ class AuthThrottle:
         self.window = MovingWindowRateLimiter(self.storage)
         self.ip_failures = RateLimitItemPerMinute(settings.login_failures_per_ip_per_minute, namespace="login-ip")
         self.signups = RateLimitItemPerHour(settings.signups_per_ip_per_hour, namespace="signup-ip")
+        self.link_accesses = RateLimitItemPerMinute(settings.link_accesses_per_minute, namespace="link")
 
     async def check_login(self, *, email: str, ip: str | None) -> None:
         """Raise TooManyRequests while this email is in its delay or this IP is over its limit."""
@@ -72,6 +73,13 @@ class AuthThrottle:
         if ip and not await self.window.hit(self.signups, ip):
             stats = await self.window.get_window_stats(self.signups, ip)
             self._refuse("signup-ip", stats.reset_time)
+
+    async def check_link(self, *, token: str) -> None:
+        """Count an access to a share link (by token); refuse past the per-minute limit."""
+        key = hashlib.sha256(token.encode()).hexdigest()[:32]
+        if not await self.window.hit(self.link_accesses, key):
+            stats = await self.window.get_window_stats(self.link_accesses, key)
+            self._refuse("link", stats.reset_time)
 
     @staticmethod
     def _refuse(reason: str, until: float) -> None:

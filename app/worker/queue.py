@@ -41,6 +41,18 @@ def _prune_sessions() -> int | None:
     return ctx.run(prune_once_per_day(db=ctx.db, now=utcnow()))
 
 
+def _purge_trash() -> int | None:
+    from datetime import timedelta
+
+    from app.models.base import utcnow
+    from app.services.trash import purge_trash_once_per_day
+    from app.worker.context import worker_context
+
+    ctx = worker_context()
+    retention = timedelta(days=ctx.settings.trash_retention_days)
+    return ctx.run(purge_trash_once_per_day(db=ctx.db, storage=ctx.storage, now=utcnow(), retention=retention))
+
+
 def _recover_on_startup() -> None:
     # A restarted worker picks up what a killed one left, without waiting for the next minute.
     from app.services.ocr_pipeline import reap_stalled_jobs
@@ -67,6 +79,7 @@ class Queue:
         self.prune_sessions = self.huey.periodic_task(crontab(hour="3", minute="17"), name="prune_sessions")(
             _prune_sessions
         )
+        self.purge_trash = self.huey.periodic_task(crontab(hour="3", minute="41"), name="purge_trash")(_purge_trash)
         self.huey.on_startup(name="recover_on_startup")(_recover_on_startup)
 
     @property

@@ -1,8 +1,10 @@
 from fastapi import APIRouter
 
-from app.api.v1 import auth, documents, files
+from app.api.v1 import auth, documents, files, shared, sharing
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
 api_router.include_router(files.router)
 api_router.include_router(documents.router)
+api_router.include_router(sharing.router)
+api_router.include_router(shared.router)

@@ -10,6 +10,7 @@ from app.api.bodies import json_or_form_openapi, parse_json_or_form
 from app.api.deps import (
     ClientDep,
     CurrentUser,
+    DatabaseDep,
     JsonBody,
     NowDep,
     OptionalUser,
@@ -19,6 +20,7 @@ from app.api.deps import (
     SessionTokenDep,
     SettingsDep,
     ThrottleDep,
+    actor_of,
 )
 from app.core.config import Settings
 from app.core.errors import NotFound
@@ -35,13 +37,16 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 def auth_context(
     session: SessionDep,
+    db: DatabaseDep,
     passwords: PasswordsDep,
     throttle: ThrottleDep,
     policy: PolicyDep,
     client: ClientDep,
     now: NowDep,
 ) -> AuthContext:
-    return AuthContext(session=session, passwords=passwords, throttle=throttle, policy=policy, client=client, now=now)
+    return AuthContext(
+        session=session, db=db, passwords=passwords, throttle=throttle, policy=policy, client=client, now=now
+    )
 
 
 AuthContextDep = Annotated[AuthContext, Depends(auth_context)]
@@ -93,9 +98,9 @@ async def login(request: Request, ctx: AuthContextDep, settings: SettingsDep, to
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403))
-async def logout(session: SessionDep, settings: SettingsDep, token: SessionTokenDep) -> Response:
+async def logout(session: SessionDep, settings: SettingsDep, token: SessionTokenDep, user: OptionalUser) -> Response:
     """End this session and clear the cookie (204 even without a session)."""
-    await auth_service.logout(session=session, token=token)
+    await auth_service.logout(session=session, token=token, actor=actor_of(user) if user else None)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     _clear_session_cookie(response, settings)
     return response
@@ -104,7 +109,7 @@ async def logout(session: SessionDep, settings: SettingsDep, token: SessionToken
 @router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403))
 async def logout_all(user: CurrentUser, session: SessionDep, settings: SettingsDep) -> Response:
     """End every session of yours, this one included."""
-    await session_service.end_all_sessions(session=session, user_id=user.id)
+    await session_service.end_all_sessions(session=session, actor=actor_of(user))
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     _clear_session_cookie(response, settings)
     return response
@@ -134,7 +139,7 @@ async def revoke_session(session_id: str, user: CurrentUser, session: SessionDep
         target = uuid.UUID(session_id)
     except ValueError:
         raise NotFound("Session not found") from None
-    await session_service.revoke_session(session=session, user_id=user.id, session_id=target)
+    await session_service.revoke_session(session=session, actor=actor_of(user), session_id=target)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     if target == user.session_id:
         _clear_session_cookie(response, settings)

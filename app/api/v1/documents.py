@@ -1,21 +1,47 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 
-from app.api.deps import CurrentUser, EditableDocument, JsonBody, NowDep, ReadableDocument, SessionDep, StorageDep
-from app.core.errors import Invalid
+from app.api.deps import (
+    CurrentUser,
+    DatabaseDep,
+    EditableDocument,
+    JsonBody,
+    NowDep,
+    OwnedDocument,
+    QueueDep,
+    ReadableDocument,
+    SessionDep,
+    StorageDep,
+    actor_of,
+)
+from app.core.errors import Invalid, NotFound
 from app.crud import document as document_crud
+from app.crud import sharing as sharing_crud
 from app.schemas.common import Page, error_responses
-from app.schemas.document import DocumentCreate, DocumentRead, DocumentReplace, DocumentSummary, DocumentUpdate
+from app.schemas.document import (
+    DocumentCreate,
+    DocumentRead,
+    DocumentReplace,
+    DocumentSummary,
+    DocumentUpdate,
+    VersionRead,
+    VersionRestore,
+    VersionSummary,
+)
 from app.schemas.types import MAX_INT32
 from app.services import documents as document_service
+from app.services.documents import Access
+from app.services.duplicate import duplicate_document
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 _ITEM_ERRORS = error_responses(401, 404, 422)
 _VERSION_TAG = re.compile(r"[0-9]{1,10}")
+VersionNumber = Annotated[int, Path(ge=1, le=MAX_INT32)]
+SortParam = Literal["updated", "-updated", "created", "-created", "title", "-title"]
 
 
 def _if_match_version(if_match: str | None) -> list[int]:
@@ -28,8 +54,9 @@ def _if_match_version(if_match: str | None) -> list[int]:
     return [int(tag)]
 
 
-def _etag(response: Response, version: int) -> None:
-    response.headers["etag"] = f'"{version}"'
+async def _read(session: SessionDep, access: Access, response: Response) -> DocumentRead:
+    response.headers["etag"] = f'"{access.document.version}"'
+    return await document_service.document_read(session=session, access=access)
 
 
 @router.post(
@@ -38,11 +65,10 @@ def _etag(response: Response, version: int) -> None:
 async def create_document(
     document_in: DocumentCreate, user: CurrentUser, session: SessionDep, now: NowDep, response: Response
 ) -> DocumentRead:
-    document = await document_crud.create_document(
-        session=session, owner_id=user.id, title=document_in.title, content=document_in.content, now=now
+    document = await document_service.create_document(
+        session=session, actor=actor_of(user), title=document_in.title, content=document_in.content, now=now
     )
-    _etag(response, document.version)
-    return await document_service.document_read(session=session, document=document)
+    return await _read(session, Access(document=document, role="owner", actor=actor_of(user)), response)
 
 
 @router.get("", responses=error_responses(401, 422))
@@ -51,27 +77,53 @@ async def list_documents(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
+    scope: Literal["all", "owned", "shared"] = "all",
+    sort: SortParam = "-updated",
+    starred: bool = False,
+    trashed: bool = False,
 ) -> Page[DocumentSummary]:
-    """The caller's documents, most recently updated first (summaries, without content)."""
-    items, total = await document_crud.list_visible_documents(
-        session=session, user_id=user.id, limit=limit, offset=offset
+    """Documents you can see (summaries, without content), each with your role.
+
+    `scope` owned/shared, `sort` by updated/created/title (`-` for descending), `starred=true`
+    for your starred ones, `trashed=true` for your trash.
+    """
+    items, total = await document_crud.list_documents(
+        session=session,
+        user_id=user.id,
+        scope=scope,
+        sort=sort,
+        starred=starred,
+        trashed=trashed,
+        limit=limit,
+        offset=offset,
     )
     return Page[DocumentSummary](
         items=[DocumentSummary.model_validate(item) for item in items], total=total, limit=limit, offset=offset
     )
 
 
+@router.get("/recent", responses=error_responses(401, 422))
+async def recent_documents(
+    user: CurrentUser, session: SessionDep, limit: Annotated[int, Query(ge=1, le=100)] = 20
+) -> list[DocumentSummary]:
+    """Documents you recently opened or edited, newest first."""
+    rows = await sharing_crud.list_recent(session=session, user_id=user.id, limit=limit)
+    return [DocumentSummary.model_validate(row) for row in rows]
+
+
 @router.get("/{document_id}", responses=_ITEM_ERRORS)
-async def get_document(document: ReadableDocument, session: SessionDep, response: Response) -> DocumentRead:
-    """The document with its content, file and OCR status."""
-    _etag(response, document.version)
-    return await document_service.document_read(session=session, document=document)
+async def get_document(
+    access: ReadableDocument, session: SessionDep, db: DatabaseDep, now: NowDep, response: Response
+) -> DocumentRead:
+    """The document with its content, file, OCR status and your role."""
+    await document_service.note_view(session=session, db=db, access=access, now=now)
+    return await _read(session, access, response)
 
 
 @router.patch("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody])
 async def patch_document(
     changes: DocumentUpdate,
-    document: EditableDocument,
+    access: EditableDocument,
     session: SessionDep,
     now: NowDep,
     response: Response,
@@ -81,19 +133,18 @@ async def patch_document(
     named = [changes.version] if changes.version is not None else []
     updated = await document_service.edit_document(
         session=session,
-        document=document,
+        access=access,
         changes=changes.model_dump(exclude_unset=True, exclude={"version"}, exclude_none=True),
         expected_versions=named + _if_match_version(if_match),
         now=now,
     )
-    _etag(response, updated.version)
-    return await document_service.document_read(session=session, document=updated)
+    return await _read(session, Access(document=updated, role=access.role, actor=access.actor), response)
 
 
 @router.put("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody])
 async def replace_document(
     replacement: DocumentReplace,
-    document: EditableDocument,
+    access: EditableDocument,
     session: SessionDep,
     now: NowDep,
     response: Response,
@@ -103,17 +154,91 @@ async def replace_document(
     named = [replacement.version] if replacement.version is not None else []
     updated = await document_service.edit_document(
         session=session,
-        document=document,
+        access=access,
         changes={"title": replacement.title, "content": replacement.content},
         expected_versions=named + _if_match_version(if_match),
         now=now,
     )
-    _etag(response, updated.version)
-    return await document_service.document_read(session=session, document=updated)
+    return await _read(session, Access(document=updated, role=access.role, actor=access.actor), response)
 
 
-@router.delete("/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403, 404, 422))
-async def delete_document(document: EditableDocument, session: SessionDep, storage: StorageDep) -> Response:
-    """Delete the document and its file."""
-    await document_service.delete_document(session=session, storage=storage, document=document)
+@router.delete(
+    "/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403, 404, 409, 422)
+)
+async def delete_document(
+    access: OwnedDocument, session: SessionDep, storage: StorageDep, now: NowDep, permanent: bool = False
+) -> Response:
+    """Move to the trash (owner), or with `permanent=true` delete it, its history and its file for good."""
+    if permanent:
+        await document_service.purge_document(
+            session=session, storage=storage, document=access.document, actor=access.actor, reason="owner"
+        )
+    else:
+        await document_service.trash_document(session=session, access=access, now=now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{document_id}/restore", responses=error_responses(401, 403, 404, 409, 422))
+async def restore_document(access: OwnedDocument, session: SessionDep, response: Response) -> DocumentRead:
+    """Take the document out of the trash."""
+    await document_service.restore_from_trash(session=session, access=access)
+    await session.refresh(access.document)
+    return await _read(session, access, response)
+
+
+@router.post("/{document_id}/duplicate", status_code=status.HTTP_201_CREATED, responses=error_responses(401, 404, 422))
+async def duplicate(
+    access: ReadableDocument, session: SessionDep, storage: StorageDep, queue: QueueDep, now: NowDep, response: Response
+) -> DocumentRead:
+    """A copy you own ("… (copy)"), with its file and OCR text."""
+    copy = await duplicate_document(session=session, storage=storage, queue=queue, access=access, now=now)
+    return await _read(session, Access(document=copy, role="owner", actor=access.actor), response)
+
+
+@router.put("/{document_id}/star", status_code=status.HTTP_204_NO_CONTENT, responses=_ITEM_ERRORS)
+async def star(access: ReadableDocument, session: SessionDep, now: NowDep) -> Response:
+    await sharing_crud.set_star(session=session, user_id=access.actor.id, document_id=access.document.id, now=now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/{document_id}/star", status_code=status.HTTP_204_NO_CONTENT, responses=_ITEM_ERRORS)
+async def unstar(access: ReadableDocument, session: SessionDep) -> Response:
+    await sharing_crud.clear_star(session=session, user_id=access.actor.id, document_id=access.document.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{document_id}/versions", responses=_ITEM_ERRORS)
+async def list_versions(access: ReadableDocument, session: SessionDep) -> list[VersionSummary]:
+    """Every version, newest first (without content)."""
+    versions = await document_crud.list_versions(session=session, document_id=access.document.id)
+    return [VersionSummary.model_validate(v) for v in versions]
+
+
+@router.get("/{document_id}/versions/{version}", responses=_ITEM_ERRORS)
+async def get_version(access: ReadableDocument, version: VersionNumber, session: SessionDep) -> VersionRead:
+    found = await document_crud.get_version(session=session, document_id=access.document.id, version=version)
+    if found is None:
+        raise NotFound("Version not found", code="version_not_found")
+    return VersionRead.model_validate(found)
+
+
+@router.post(
+    "/{document_id}/versions/{version}/restore",
+    responses=error_responses(401, 403, 404, 409, 415, 422),
+    dependencies=[JsonBody],
+)
+async def restore_version(
+    access: EditableDocument,
+    version: VersionNumber,
+    session: SessionDep,
+    now: NowDep,
+    response: Response,
+    body: VersionRestore | None = None,
+    if_match: Annotated[str | None, Header()] = None,
+) -> DocumentRead:
+    """Make an old version current again, as a new version (the history stays)."""
+    named = [body.version] if body and body.version is not None else []
+    updated = await document_service.restore_version(
+        session=session, access=access, version=version, expected_versions=named + _if_match_version(if_match), now=now
+    )
+    return await _read(session, Access(document=updated, role=access.role, actor=access.actor), response)

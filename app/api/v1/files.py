@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from fastapi import APIRouter, Request, Response, status
-from fastapi.responses import StreamingResponse
 
 from app.api.deps import (
     CurrentUser,
@@ -19,10 +16,11 @@ from app.api.deps import (
     SessionDep,
     SettingsDep,
     StorageDep,
+    actor_of,
 )
 from app.api.multipart import iter_multipart
+from app.api.streaming import file_download
 from app.core.errors import NotFound
-from app.core.filenames import content_disposition
 from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
 from app.schemas.common import error_responses
@@ -30,7 +28,7 @@ from app.schemas.document import DocumentRead
 from app.schemas.ocr import OcrRead, OcrRerun
 from app.services import documents as document_service
 from app.services import ingest, ocr_requests
-from app.storage import StorageNotFound
+from app.services.documents import Access
 
 router = APIRouter(prefix="/documents", tags=["files and OCR"])
 
@@ -77,7 +75,7 @@ async def upload(
         storage=storage,
         queue=queue,
         settings=settings,
-        owner_id=user.id,
+        actor=actor_of(user),
         parts=iter_multipart(request),
         installed_languages=installed,
         now=now,
@@ -86,13 +84,15 @@ async def upload(
         document = await document_crud.get_visible_document(session=session, user_id=user.id, document_id=document_id)
         if document is None:  # deleted between the upload and this read
             raise NotFound("Document not found")
-        return await document_service.document_read(session=session, document=document)
+        return await document_service.document_read(
+            session=session, access=Access(document=document, role="owner", actor=actor_of(user))
+        )
 
 
 @router.get("/{document_id}/ocr", responses=error_responses(401, 404, 422))
-async def get_ocr(document: ReadableDocument, session: SessionDep) -> OcrRead:
+async def get_ocr(access: ReadableDocument, session: SessionDep) -> OcrRead:
     """OCR status, progress and per-page text."""
-    return await ocr_requests.get_ocr(session=session, document=document)
+    return await ocr_requests.get_ocr(session=session, document=access.document)
 
 
 @router.post(
@@ -102,7 +102,7 @@ async def get_ocr(document: ReadableDocument, session: SessionDep) -> OcrRead:
     dependencies=[JsonBody],
 )
 async def rerun_ocr(
-    document: EditableDocument,
+    access: EditableDocument,
     session: SessionDep,
     queue: QueueDep,
     settings: SettingsDep,
@@ -114,7 +114,7 @@ async def rerun_ocr(
     return await ocr_requests.rerun_ocr(
         session=session,
         queue=queue,
-        document=document,
+        access=access,
         languages=body.languages if body else None,
         default_languages=settings.ocr_default_languages,
         installed_languages=installed,
@@ -124,28 +124,16 @@ async def rerun_ocr(
 
 @router.get(
     "/{document_id}/file",
-    response_class=StreamingResponse,
+    response_class=Response,
     responses={**error_responses(401, 404, 422), 200: {"content": {"application/octet-stream": {}}}},
 )
-async def download_file(document: ReadableDocument, session: SessionDep, storage: StorageDep) -> Response:
+async def download_file(
+    access: ReadableDocument, session: SessionDep, db: DatabaseDep, storage: StorageDep
+) -> Response:
     """The original upload, streamed, as an attachment."""
-    file = await ocr_crud.get_file(session=session, document_id=document.id)
+    file = await ocr_crud.get_file(session=session, document_id=access.document.id)
     if file is None:
         raise NotFound("This document has no uploaded file", code="no_file")
-    chunks = storage.read(file.storage_key)
-    try:
-        # Read ahead one chunk so a missing object is a 404, not a response cut short.
-        first = await anext(chunks)
-    except StorageNotFound:
-        raise NotFound("The file is missing from storage", code="file_missing") from None
-
-    async def body() -> AsyncIterator[bytes]:
-        yield first
-        async for chunk in chunks:
-            yield chunk
-
-    return StreamingResponse(
-        body(),
-        media_type=file.content_type,
-        headers={"content-disposition": content_disposition(file.filename), "content-length": str(file.size)},
-    )
+    response = await file_download(storage, file)
+    await document_service.note_download(session=session, db=db, access=access)
+    return response

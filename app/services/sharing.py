@@ -1,0 +1,180 @@
+"""Sharing use cases: members with roles, and read-only public links."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from app.core.security import Passwords, new_session_token, token_digest
+from app.crud import sharing as sharing_crud
+from app.crud import user as user_crud
+from app.db.session import Database
+from app.models import Document, ShareLink
+from app.schemas.sharing import LinkCreate, MemberRead
+from app.services import audit
+from app.services.audit import document_target
+from app.services.documents import Access
+
+
+async def list_members(*, session: AsyncSession, access: Access) -> list[MemberRead]:
+    members = await sharing_crud.list_members(session=session, document_id=access.document.id)
+    return [MemberRead(user_id=u.id, email=u.email, full_name=u.full_name, role=role) for u, role in members]  # type: ignore[arg-type]
+
+
+async def grant(*, session: AsyncSession, access: Access, email: str, role: str, now: datetime) -> MemberRead:
+    user = await user_crud.get_user_by_email(session=session, email=email)
+    if user is None:
+        raise NotFound("No account uses this email", code="user_not_found")
+    if user.id == access.document.owner_id:
+        raise Invalid("You cannot share a document with its owner", code="share_with_owner")
+    if await sharing_crud.get_share(session=session, document_id=access.document.id, user_id=user.id):
+        raise Conflict("Already shared with this person; change their role instead", code="already_member")
+    await sharing_crud.add_share(session=session, document_id=access.document.id, user_id=user.id, role=role, now=now)
+    await audit.record(
+        session,
+        "share.grant",
+        actor=access.actor,
+        target=document_target(access.document.id),
+        details={"user_id": str(user.id), "email": user.email, "role": role},
+    )
+    return MemberRead(user_id=user.id, email=user.email, full_name=user.full_name, role=role)  # type: ignore[arg-type]
+
+
+async def change_role(*, session: AsyncSession, access: Access, user_id: uuid.UUID, role: str) -> MemberRead:
+    share = await sharing_crud.get_share(session=session, document_id=access.document.id, user_id=user_id)
+    user = await user_crud.get_user(session=session, user_id=user_id)
+    if share is None or user is None:
+        raise NotFound("Not a member of this document", code="member_not_found")
+    old = share.role
+    if old != role:
+        share.role = role
+        await session.flush()
+        await audit.record(
+            session,
+            "share.role_change",
+            actor=access.actor,
+            target=document_target(access.document.id),
+            details={"user_id": str(user_id), "old_role": old, "new_role": role},
+        )
+    return MemberRead(user_id=user.id, email=user.email, full_name=user.full_name, role=role)  # type: ignore[arg-type]
+
+
+async def revoke(*, session: AsyncSession, access: Access, user_id: uuid.UUID) -> None:
+    """The owner removes a member; a member may remove themself (leave the document)."""
+    leaving = user_id == access.actor.id
+    if access.role != "owner" and not leaving:
+        raise Forbidden("Only the owner manages who has access")
+    if not await sharing_crud.delete_share(session=session, document_id=access.document.id, user_id=user_id):
+        raise NotFound("Not a member of this document", code="member_not_found")
+    await audit.record(
+        session,
+        "share.revoke",
+        actor=access.actor,
+        target=document_target(access.document.id),
+        details={"user_id": str(user_id), "left": leaving},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NewLink:
+    link: ShareLink
+    token: str
+
+
+async def create_link(
+    *, session: AsyncSession, passwords: Passwords, access: Access, link_in: LinkCreate, now: datetime
+) -> NewLink:
+    if link_in.expires_at is not None and link_in.expires_at <= now:
+        raise Invalid("expires_at must be in the future", code="validation_error")
+    token = new_session_token()
+    password_hash = await passwords.hash(link_in.password) if link_in.password else None
+    link = await sharing_crud.create_link(
+        session=session,
+        document_id=access.document.id,
+        token_hash=token_digest(token) or "",
+        password_hash=password_hash,
+        expires_at=link_in.expires_at,
+        created_by=access.actor.id,
+        now=now,
+    )
+    await audit.record(
+        session,
+        "link.create",
+        actor=access.actor,
+        target=document_target(access.document.id),
+        details={
+            "link_id": str(link.id),
+            "expires_at": link.expires_at.isoformat() if link.expires_at else None,
+            "password": password_hash is not None,
+        },
+    )
+    return NewLink(link=link, token=token)
+
+
+async def revoke_link(*, session: AsyncSession, access: Access, link_id: uuid.UUID, now: datetime) -> None:
+    if not await sharing_crud.revoke_link(session=session, document_id=access.document.id, link_id=link_id, now=now):
+        raise NotFound("Link not found", code="link_not_found")
+    await audit.record(
+        session,
+        "link.revoke",
+        actor=access.actor,
+        target=document_target(access.document.id),
+        details={"link_id": str(link_id)},
+    )
+
+
+async def open_link(
+    *,
+    session: AsyncSession,
+    db: Database,
+    passwords: Passwords,
+    token: str,
+    password: str | None,
+    now: datetime,
+    kind: str,
+) -> Document:
+    """The document behind a live link; 404 for anything else (unknown, expired, revoked, trashed,
+    wrong password), every refusal audited on its own."""
+    token_hash = token_digest(token)
+    found = await sharing_crud.get_link_by_token_hash(session=session, token_hash=token_hash) if token_hash else None
+    refusal = _refusal(found, now)
+    if refusal is None and found is not None and not await _password_ok(passwords, found[0], password):
+        refusal = "wrong_password"
+    if found is None or refusal is not None:
+        target = document_target(found[1].id) if found else None
+        details = {"reason": refusal or "unknown_token", **({"link_id": str(found[0].id)} if found else {})}
+        audit.record_refusal(session, db, "link.access_denied", actor=None, target=target, details=details)
+        raise NotFound("This link does not exist or no longer works", code="link_not_found")
+    link, document = found
+    await sharing_crud.count_link_access(session=session, link_id=link.id, now=now)
+    await audit.record(
+        session,
+        "link.access",
+        actor=None,
+        target=document_target(document.id),
+        details={"link_id": str(link.id), "kind": kind},
+    )
+    return document
+
+
+async def _password_ok(passwords: Passwords, link: ShareLink, password: str | None) -> bool:
+    if link.password_hash is None:
+        return True
+    return bool(password) and await passwords.verify(link.password_hash, password or "")
+
+
+def _refusal(found: tuple[ShareLink, Document] | None, now: datetime) -> str | None:
+    if found is None:
+        return None
+    link, document = found
+    if link.revoked_at is not None:
+        return "revoked"
+    if link.expires_at is not None and link.expires_at <= now:
+        return "expired"
+    if document.trashed_at is not None:
+        return "trashed"
+    return None
