@@ -12,9 +12,11 @@ import anyio
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api.errors import install_error_handlers
 from app.api.health import router as health_router
+from app.api.metrics import router as metrics_router
 from app.api.middleware import (
     BodyLimitMiddleware,
     CatchAllMiddleware,
@@ -43,9 +45,16 @@ AUTH_BODY_PATHS = ("/api/v1/auth/signup", "/api/v1/auth/login", "/api/v1/auth/pa
 AUTH_MAX_BODY_BYTES = 16 * 1024
 
 
+def proxy_middleware(settings: Settings) -> list[Middleware]:
+    """Believe X-Forwarded-For/-Proto only from TRUSTED_PROXIES (audit and throttling use the client IP)."""
+    if not settings.trusted_proxies:
+        return []
+    return [Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)]
+
+
 def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +82,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         version="0.1.0",
         lifespan=lifespan,
         middleware=[
+            *proxy_middleware(settings),
             Middleware(RequestContextMiddleware),
             Middleware(
                 CORSMiddleware,
@@ -115,6 +125,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.state.installed_languages = installed_languages(tessdata_dir(settings.tessdata_prefix))
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(api_router)
     return app
 

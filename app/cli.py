@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -35,11 +36,17 @@ def serve(
     from main import MIGRATED_ENV
 
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.migrate_on_start:
         upgrade_to_head(settings)
         os.environ[MIGRATED_ENV] = "1"
+    if workers > 1 and not reload:
+        # Each server worker counts its own requests; Prometheus' multiprocess mode adds them up.
+        metrics_dir = settings.data_dir / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     uvicorn.run(
         "main:app",
         host=host,
@@ -48,6 +55,8 @@ def serve(
         reload=reload,
         log_config=None,
         server_header=False,
+        # Forwarded headers are handled by the app, from TRUSTED_PROXIES only.
+        proxy_headers=False,
     )
 
 
@@ -57,7 +66,7 @@ def db_upgrade() -> None:
     from app.db.migrate import upgrade_to_head
 
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     upgrade_to_head(settings)
     typer.echo("Database is up to date.")
 
@@ -120,7 +129,7 @@ def sessions_prune() -> None:
     from app.services.sessions import prune_expired_sessions
 
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     async def prune() -> int:
         db = Database(settings.sqlalchemy_url)
@@ -140,7 +149,7 @@ def worker(
     from app.worker.consumer import run_consumer
 
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     # Threads, each with its own event loop and OCR engine; the engine runs Tesseract in a child
     # process of its own, so pages are still recognized in parallel processes. (Huey's process
     # workers are daemonic and may not start that child.)

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.metrics import observe
+from app.core.logging import request_id_var
 from app.services.audit import RequestOrigin, request_origin
 
 log = logging.getLogger("lekhamudra.request")
@@ -105,14 +107,16 @@ class RequestContextMiddleware:
         client = scope.get("client")
         origin = RequestOrigin(ip=client[0] if client else None, user_agent=_header(scope, b"user-agent"))
         origin_token = request_origin.set(origin)
+        request_token = request_id_var.set(request_id)
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
             request_origin.reset(origin_token)
-            duration_ms = (time.perf_counter() - started) * 1000
-            log.info(
-                "%s %s %d %.1fms request_id=%s", scope["method"], route_path(scope), status, duration_ms, request_id
-            )
+            request_id_var.reset(request_token)
+            elapsed = time.perf_counter() - started
+            route = route_path(scope) if scope.get("route") is not None else "unmatched"
+            observe(scope["method"], route, status, elapsed)
+            log.info("%s %s %d %.1fms request_id=%s", scope["method"], route, status, elapsed * 1000, request_id)
 
 
 class CatchAllMiddleware:

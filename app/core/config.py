@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     # Runtime
     env: Literal["dev", "test", "prod"] = "dev"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
     data_dir: Path = Path("./data")
 
     # Database: DATABASE_URL wins; else POSTGRES_*; else SQLite under DATA_DIR.
@@ -65,6 +66,11 @@ class Settings(BaseSettings):
     session_max_age: timedelta = timedelta(days=30)
     session_touch_interval: timedelta = timedelta(seconds=60)
     max_request_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
+    # Reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or CIDRs, or *).
+    # Client addresses for audit and throttling come from them; by default no proxy is trusted.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    # /metrics: with a token, only `Authorization: Bearer <token>`; without one, only loopback clients.
+    metrics_token: str | None = None
 
     # Files: STORAGE_URL file:///path (default: DATA_DIR/files) or s3://bucket/prefix
     storage_url: str | None = None
@@ -111,7 +117,7 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("frontend_origins", mode="before")
+    @field_validator("frontend_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

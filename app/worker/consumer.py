@@ -40,7 +40,7 @@ def _exit_with_parent(parent_pid: int) -> None:
 def embedded_main() -> None:
     """Entry of the embedded worker process: one consumer per DATA_DIR, guarded by a file lock."""
     settings = worker_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.data_dir / EMBEDDED_LOCK, "w") as lock:

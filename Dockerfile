@@ -1,0 +1,25 @@
+# Lekhamudra API and worker image: `docker build -t lekhamudra .`
+# Multi-stage: dependencies are resolved with uv from uv.lock; the runtime image has only the
+# virtual environment, Tesseract's language data, and runs as a non-root user.
+
+FROM python:3.11-slim-bookworm AS build
+RUN pip install --no-cache-dir uv
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
+WORKDIR /app
+COPY pyproject.toml uv.lock ./
+RUN uv sync --locked --no-dev --no-install-project
+COPY . .
+RUN uv sync --locked --no-dev
+
+FROM python:3.11-slim-bookworm
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr-nep tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10001 lekhamudra \
+    && mkdir /data && chown lekhamudra /data
+WORKDIR /app
+COPY --from=build --chown=lekhamudra /app /app
+ENV PATH="/app/.venv/bin:$PATH" DATA_DIR=/data ENV=prod
+USER lekhamudra
+EXPOSE 8000
+CMD ["lekhamudra", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

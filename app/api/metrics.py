@@ -1,0 +1,94 @@
+"""GET /metrics in Prometheus format: requests and latency by route template (this process, or
+all server workers when PROMETHEUS_MULTIPROC_DIR is set), plus OCR jobs by status, queue depth and
+OCR seconds per page read from the database and the queue at scrape time."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+from datetime import timedelta
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from sqlalchemy import func, select
+
+from app.core.errors import NotFound
+from app.models import OcrJob
+
+router = APIRouter(include_in_schema=False)
+
+REQUESTS = Counter("lekhamudra_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "lekhamudra_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def observe(method: str, route: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(seconds)
+
+
+def _allowed(request: Request) -> bool:
+    token = request.app.state.settings.metrics_token
+    if token:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given.encode(), token.encode())
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def _job_metrics(request: Request) -> bytes:
+    registry = CollectorRegistry()
+    jobs = Gauge("lekhamudra_ocr_jobs", "OCR jobs by status", ["status"], registry=registry)
+    depth = Gauge("lekhamudra_queue_depth", "Tasks waiting in the queue", registry=registry)
+    per_page = Gauge(
+        "lekhamudra_ocr_seconds_per_page",
+        "Mean OCR seconds per page, jobs finished in the last hour",
+        registry=registry,
+    )
+    state = request.app.state
+    async with state.db.unit_of_work(write=False) as session:
+        for status, count in await session.execute(select(OcrJob.status, func.count()).group_by(OcrJob.status)):
+            jobs.labels(status).set(count)
+        since = state.clock() - timedelta(hours=1)
+        rows = (
+            await session.execute(
+                select(OcrJob.started_at, OcrJob.finished_at, OcrJob.pages_total).where(
+                    OcrJob.status == "done", OcrJob.finished_at >= since, OcrJob.pages_total > 0
+                )
+            )
+        ).all()
+    seconds = sum((r.finished_at - r.started_at).total_seconds() for r in rows if r.started_at)
+    pages = sum(r.pages_total for r in rows)
+    per_page.set(seconds / pages if pages else 0)
+    depth.set(await state.queue.pending())
+    return generate_latest(registry)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    if not _allowed(request):
+        raise NotFound("Not found")
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    body = generate_latest(registry) + await _job_metrics(request)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
