@@ -31,6 +31,7 @@ from app.db.migrate import upgrade_to_head
 from app.db.session import Database
 from app.models.base import utcnow
 from app.ocr import installed_languages, tessdata_dir
+from app.services.ingest import MULTIPART_OVERHEAD
 from app.services.sessions import SessionPolicy
 from app.services.throttle import AuthThrottle
 from app.storage import storage_from_settings
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
                 allow_origins=settings.trusted_origins,
                 allow_credentials=True,
                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                allow_headers=["Content-Type", "If-Match", "X-Request-ID"],
+                allow_headers=["Content-Type", "If-Match", "X-Request-ID", "X-Share-Password"],
                 expose_headers=["ETag", "X-Request-ID"],
                 max_age=600,
             ),
@@ -100,10 +101,11 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
                 max_bytes=settings.max_request_bytes,
                 # Uploads stream to storage under their own limit (the file's, plus form framing).
                 path_limits={
-                    UPLOAD_PATH: settings.max_upload_bytes + 1024 * 1024,
+                    UPLOAD_PATH: settings.max_upload_bytes + MULTIPART_OVERHEAD,
                     # Auth forms are tiny: a body with 100 000 fields is refused before parsing.
                     **dict.fromkeys(AUTH_BODY_PATHS, min(AUTH_MAX_BODY_BYTES, settings.max_request_bytes)),
                 },
+                self_checked_paths=frozenset({UPLOAD_PATH}),
             ),
         ],
     )

@@ -199,10 +199,20 @@ class OriginCheckMiddleware:
 class BodyLimitMiddleware:
     """Refuse bodies over `max_bytes`: at once when Content-Length says so, else while streaming."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        path_limits: dict[str, int] | None = None,
+        self_checked_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.default_max_bytes = max_bytes
         self.path_limits = path_limits or {}
+        # Routes that refuse an oversized Content-Length themselves (to audit who tried); the
+        # streamed limit below still applies to them.
+        self.self_checked_paths = self_checked_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -210,7 +220,9 @@ class BodyLimitMiddleware:
             return
         max_bytes = self.path_limits.get(scope["path"], self.default_max_bytes)
         declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+        if scope["path"] in self.self_checked_paths and declared is not None and declared.isdigit():
+            pass
+        elif declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
             status, code = (413, "request_too_large") if declared.isdigit() else (400, "bad_request")
             await send_json(send, status, {"detail": f"Request body must be at most {max_bytes} bytes", "code": code})
             return

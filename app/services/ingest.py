@@ -30,6 +30,7 @@ from app.storage import Storage, new_object_key
 from app.worker import Queue
 
 log = logging.getLogger(__name__)
+MULTIPART_OVERHEAD = 1024 * 1024  # form framing and fields around the file
 SNIFF_BYTES = 64 * 1024  # enough for magic bytes and an image header (JPEG's may follow EXIF)
 _ALLOWED_FIELDS = frozenset({"title", "languages"})
 _title = TypeAdapter(Title)
@@ -144,12 +145,19 @@ async def upload_document(
     parts: AsyncIterator[Part],
     installed_languages: list[str],
     now: datetime,
+    declared_bytes: int | None = None,
 ) -> uuid.UUID:
     """Store the upload, create its document and OCR job, and enqueue the job once committed.
 
     A refused upload is audited (`upload.rejected`) in a transaction of its own.
     """
     try:
+        if declared_bytes is not None and declared_bytes > settings.max_upload_bytes + MULTIPART_OVERHEAD:
+            raise TooLarge(
+                f"The file is larger than {settings.max_upload_mb} MB",
+                code="file_too_large",
+                headers={"Connection": "close"},
+            )
         return await _accept(db, storage, queue, settings, actor, parts, installed_languages, now)
     except AppError as exc:
         await audit.record_alone(

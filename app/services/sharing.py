@@ -12,7 +12,7 @@ from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.core.security import Passwords, new_session_token, token_digest
 from app.crud import sharing as sharing_crud
 from app.crud import user as user_crud
-from app.db.session import Database
+from app.db.session import Database, after_finish
 from app.models import Document, ShareLink
 from app.schemas.sharing import LinkCreate, MemberRead
 from app.services import audit
@@ -150,14 +150,21 @@ async def open_link(
         audit.record_refusal(session, db, "link.access_denied", actor=None, target=target, details=details)
         raise NotFound("This link does not exist or no longer works", code="link_not_found")
     link, document = found
-    await sharing_crud.count_link_access(session=session, link_id=link.id, now=now)
-    await audit.record(
-        session,
-        "link.access",
-        actor=None,
-        target=document_target(document.id),
-        details={"link_id": str(link.id), "kind": kind},
-    )
+    link_id, document_id = link.id, document.id
+
+    async def count_access() -> None:
+        # After the request's read-only transaction, in one of its own (see documents.note_view).
+        async with db.unit_of_work() as own:
+            await sharing_crud.count_link_access(session=own, link_id=link_id, now=now)
+            await audit.record(
+                own,
+                "link.access",
+                actor=None,
+                target=document_target(document_id),
+                details={"link_id": str(link_id), "kind": kind},
+            )
+
+    after_finish(session, count_access)
     return document
 
 

@@ -79,6 +79,7 @@ async def upload(
         parts=iter_multipart(request),
         installed_languages=installed,
         now=now,
+        declared_bytes=int(length) if (length := request.headers.get("content-length", "")).isdigit() else None,
     )
     async with db.unit_of_work(write=False) as session:
         document = await document_crud.get_visible_document(session=session, user_id=user.id, document_id=document_id)

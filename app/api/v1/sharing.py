@@ -119,7 +119,15 @@ async def create_link(
 async def list_links(access: OwnedDocument, session: SessionDep) -> list[LinkRead]:
     links = await sharing_crud.list_links(session=session, document_id=access.document.id)
     return [
-        LinkRead.model_validate(link).model_copy(update={"has_password": link.password_hash is not None})
+        LinkRead(
+            id=link.id,
+            expires_at=link.expires_at,
+            revoked_at=link.revoked_at,
+            created_at=link.created_at,
+            has_password=link.password_hash is not None,
+            access_count=link.access_count,
+            last_accessed_at=link.last_accessed_at,
+        )
         for link in links
     ]
 
