@@ -12,6 +12,7 @@ from app.core.config import get_settings
 from app.db.session import configure_sqlite
 from app.models import Base
 from app.models.base import UTCDateTime
+from app.search import include_name
 
 config = context.config
 database_url = config.attributes.get("database_url")
@@ -39,6 +40,8 @@ def _configure(**kwargs: object) -> None:
         render_as_batch=database_url.startswith("sqlite"),
         compare_type=True,
         render_item=_render_item,
+        # The search index's tables are per engine (FTS5 or tsvector) and made by their migration.
+        include_name=include_name,
         **kwargs,
     )
 

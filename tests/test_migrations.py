@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.core.config import Settings
 from app.db.migrate import PROJECT_ROOT, alembic_config, upgrade_to_head
 from app.models import Base
+from app.search import include_name
 from tests.conftest import make_settings
 from tests.databases import fresh_database
 
@@ -49,7 +50,12 @@ def _table_names(settings: Settings) -> set[str]:
 
 def _schema_diff(conn: sa.Connection) -> list[Any]:
     context = MigrationContext.configure(
-        conn, opts={"compare_type": True, "render_as_batch": conn.dialect.name == "sqlite"}
+        conn,
+        opts={
+            "compare_type": True,
+            "render_as_batch": conn.dialect.name == "sqlite",
+            "include_name": include_name,
+        },
     )
     return compare_metadata(context, Base.metadata)
 

@@ -321,3 +321,16 @@ async def test_a_worker_whose_lease_was_taken_over_can_no_longer_write(
 
     assert written is False
     assert await page_count(app, doc) == 0
+
+
+async def test_ocr_text_is_searchable_and_a_hit_names_its_page(client: httpx.AsyncClient, deps: OcrDeps) -> None:
+    content, _ = pages_pdf(ENGLISH_LETTER[:2], NEPALI_NOTICE[:3])
+    doc = await upload(client, content, filename="notice.pdf")
+    assert (await client.get("/api/v1/search", params={"q": "मन्त्रालय"})).json()["total"] == 0
+
+    assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) == "done"
+
+    (hit,) = (await client.get("/api/v1/search", params={"q": "मन्त्रालय"})).json()["items"]
+    assert hit["document"]["id"] == doc["id"]
+    assert hit["page"] == 2
+    assert "<mark>" in hit["snippet"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import search
 from app.core.errors import Conflict, NotFound
 from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
@@ -45,6 +46,7 @@ async def create_document(*, session: AsyncSession, actor: Actor, title: str, co
     document = await document_crud.create_document(
         session=session, owner_id=actor.id, title=title, content=content, now=now
     )
+    await search.index_document(session, document_id=document.id, title=title, content=content, pages=[])
     await audit.record(session, "document.create", actor=actor, target=document_target(document.id))
     return document
 
@@ -135,6 +137,7 @@ async def edit_document(
             raise NotFound("Document not found")
         raise _conflict(current)
     await document_crud.add_version(session=session, document=updated, author_id=access.actor.id)
+    await search.reindex_document(session, document_id=document.id)
     await audit.record(
         session,
         action,

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import search
 from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
 from app.db.session import after_commit
@@ -53,6 +54,7 @@ async def duplicate_document(
             )
             copy_id = copy.id
             after_commit(session, lambda: queue.enqueue_ocr(copy_id, 1))
+    await search.reindex_document(session, document_id=copy.id)
     await audit.record(
         session,
         "document.duplicate",

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from pydantic import TypeAdapter, ValidationError
 
-from app import ocr
+from app import ocr, search
 from app.core.config import Settings
 from app.core.errors import AppError, BadRequest, Invalid, TooLarge, UnsupportedMedia
 from app.core.filenames import filename_stem, sanitize_filename
@@ -201,6 +201,7 @@ async def _accept(
                 session=session, document_id=document.id, languages=languages, base_version=1, now=now
             )
             document_id = document.id
+            await search.index_document(session, document_id=document_id, title=title, content="", pages=[])
             await audit.record(
                 session,
                 "upload.accepted",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app import ocr
+from app import ocr, search
 from app.core.config import Settings
 from app.crud import ocr as ocr_crud
 from app.crud import periodic as periodic_crud
@@ -121,6 +121,8 @@ async def _process(deps: OcrDeps, job: ocr_crud.ClaimedJob, path: Path) -> str:
     async with deps.db.unit_of_work() as session:
         done = await ocr_crud.finish_job(session=session, job=job, now=deps.clock())
         if done:
+            # The text arrived: searchable from the moment the job is done.
+            await search.reindex_document(session, document_id=job.document_id)
             await audit.record(
                 session, "ocr.done", actor=None, target=document_target(job.document_id), details={"pages": total}
             )

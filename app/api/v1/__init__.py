@@ -1,6 +1,6 @@
 from fastapi import APIRouter
 
-from app.api.v1 import auth, documents, files, shared, sharing
+from app.api.v1 import auth, documents, files, search, shared, sharing
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
@@ -8,3 +8,4 @@ api_router.include_router(files.router)
 api_router.include_router(documents.router)
 api_router.include_router(sharing.router)
 api_router.include_router(shared.router)
+api_router.include_router(search.router)

@@ -1,0 +1,145 @@
+"""Full-text search over documents' titles, content and OCR pages, right for Nepali.
+
+The face: `index_document` (or `reindex_document`, which reads the row and its OCR pages) and
+`remove_document` inside the caller's transaction, `search` within
+what the caller may see, `parse_query` (raises `InvalidQuery`, a ValueError). One normalizer and
+stemmer (`_text`) serves both engines; `_sqlite` (FTS5) and `_postgres` (tsvector) sit behind this
+module, chosen by the session's dialect. Snippets and page numbers are ours (`_snippet`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from types import ModuleType
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Document, OcrPage
+from app.search import _postgres, _sqlite
+from app.search._query import MAX_QUERY_CHARS, InvalidQuery, ParsedQuery, Term, parse_query
+from app.search._snippet import best_page, snippet
+from app.search._tables import PREFIX
+from app.search._text import tokens
+
+__all__ = [
+    "MAX_QUERY_CHARS",
+    "InvalidQuery",
+    "ParsedQuery",
+    "SearchHit",
+    "SearchPage",
+    "Term",
+    "include_name",
+    "index_document",
+    "parse_query",
+    "reindex_document",
+    "remove_document",
+    "search",
+]
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    document_id: uuid.UUID
+    title: str
+    updated_at: datetime
+    snippet: str  # HTML: escaped text, matches in <mark>
+    page: int | None  # the best-matching OCR page; None for a hit in the title or content
+    rank: float  # higher is better; 1.0 and above: every required term is in the title
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: list[SearchHit]
+    total: int
+
+
+def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
+    """For Alembic's `include_name`: the search tables are made by the migration, per engine,
+    and are not in the models' metadata (FTS5 adds shadow tables `search_fts_*` of its own)."""
+    return not (type_ == "table" and name is not None and name.startswith(PREFIX))
+
+
+def _engine(session: AsyncSession) -> ModuleType:
+    return _postgres if session.get_bind().dialect.name == "postgresql" else _sqlite
+
+
+def body_tokens(content: str, pages: list[tuple[int, str]]) -> list[str]:
+    """Content, then any page whose text is not already in it (after OCR the content is the
+    pages joined: indexing them twice would only double the index and skew the ranks)."""
+    found = tokens(content)
+    for _number, text in sorted(pages):
+        if text not in content:
+            found += tokens(text)
+    return found
+
+
+async def index_document(
+    session: AsyncSession, *, document_id: uuid.UUID, title: str, content: str, pages: list[tuple[int, str]]
+) -> None:
+    """(Re)index one document in the caller's transaction; indexing it again replaces it."""
+    await _engine(session).index(
+        session, document_id=document_id, title=tokens(title), body=body_tokens(content, pages)
+    )
+
+
+async def reindex_document(session: AsyncSession, *, document_id: uuid.UUID) -> None:
+    """Index a document as it now stands in the database (after an edit, OCR, a restore)."""
+    document = await session.scalar(
+        sa.select(Document).where(Document.id == document_id).execution_options(populate_existing=True)
+    )
+    if document is None:
+        await remove_document(session, document_id=document_id)
+        return
+    page_rows = await session.execute(
+        sa.select(OcrPage.number, OcrPage.text).where(OcrPage.document_id == document_id).order_by(OcrPage.number)
+    )
+    pages = [(number, text) for number, text in page_rows]
+    await index_document(session, document_id=document_id, title=document.title, content=document.content, pages=pages)
+
+
+async def remove_document(session: AsyncSession, *, document_id: uuid.UUID) -> None:
+    """Drop a document from the index (deleting the document row does it too)."""
+    await _engine(session).remove(session, document_id=document_id)
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    query: str | ParsedQuery,
+    visible: sa.ColumnElement[bool] | sa.Select[Any],
+    limit: int,
+    offset: int,
+) -> SearchPage:
+    """A page of hits, best first (title hits, then rank, then most recently updated).
+
+    `visible`: a predicate on `Document` (`Document.owner_id == uid`) or a select of the visible
+    document ids. Raises InvalidQuery for input with nothing to search for.
+    """
+    parsed = query if isinstance(query, ParsedQuery) else parse_query(query)
+    where = Document.id.in_(visible) if isinstance(visible, sa.Select) else visible
+    rows, total = await _engine(session).find(session, query=parsed, visible=where, limit=limit, offset=offset)
+    if not rows:
+        return SearchPage(hits=[], total=total)
+    ids = [row.id for row in rows]
+    contents = dict((await session.execute(sa.select(Document.id, Document.content).where(Document.id.in_(ids)))).all())
+    pages: dict[uuid.UUID, list[tuple[int, str]]] = {i: [] for i in ids}
+    page_rows = await session.execute(
+        sa.select(OcrPage.document_id, OcrPage.number, OcrPage.text)
+        .where(OcrPage.document_id.in_(ids))
+        .order_by(OcrPage.document_id, OcrPage.number)
+    )
+    for document_id, number, text in page_rows:
+        pages[document_id].append((number, text))
+    hits = []
+    for row in rows:
+        content, doc_pages = contents.get(row.id, ""), pages[row.id]
+        page = best_page(content, doc_pages, parsed)
+        source = dict(doc_pages)[page] if page is not None else content
+        if page is None and not content:
+            source = row.title
+        hits.append(SearchHit(row.id, row.title, row.updated_at, snippet(source, parsed), page, float(row.rank)))
+    return SearchPage(hits=hits, total=total)

@@ -1,0 +1,33 @@
+"""The index tables, for queries. They live in their own MetaData, not in `Base.metadata`: their
+shape differs per engine (FTS5 on SQLite, tsvector on PostgreSQL) and the migration creates them.
+Every name starts with `search_`; see `include_name` in the package face."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import TSVECTOR
+
+PREFIX = "search_"
+
+_sqlite = sa.MetaData()
+_postgres = sa.MetaData()
+
+# SQLite: one row per document holding its token streams; `search_fts` (FTS5, external content
+# over this table, kept in step by triggers) indexes them. Its rowid is `id`.
+sqlite_documents = sa.Table(
+    "search_documents",
+    _sqlite,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("document_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+)
+sqlite_fts = sa.table("search_fts", sa.column("rowid", sa.Integer), sa.column("search_fts"), sa.column("title"))
+
+# PostgreSQL: one tsvector per document, title at weight A then body at weight B.
+postgres_documents = sa.Table(
+    "search_documents",
+    _postgres,
+    sa.Column("document_id", sa.Uuid, primary_key=True),
+    sa.Column("tsv", TSVECTOR, nullable=False),
+)

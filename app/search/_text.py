@@ -1,0 +1,80 @@
+"""The one normalizer, tokenizer and stemmer: index and query time, both engines.
+
+A token is a run of letters, digits and combining marks, so a Devanagari word keeps its vowel
+signs, virama and nukta (काम and कम stay apart). The engines only ever see our tokens, joined by
+spaces: neither SQLite's nor PostgreSQL's word parser decides what a word is.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from functools import lru_cache
+
+import snowballstemmer
+
+# A longer "word" is noise (a hash, base64); PostgreSQL also refuses lexemes over 2 KiB.
+MAX_TOKEN_CHARS = 64
+
+_JOINERS = dict.fromkeys(map(ord, "\u200c\u200d"))
+_DEVANAGARI_DIGITS = {0x0966 + i: str(i) for i in range(10)}
+_MARKS = "\u0300-\u036f\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0962\u0963\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff"
+# Letters and digits are `[^\W_]`; the marks are listed because `\w` leaves most of them out.
+_TOKEN = re.compile(rf"(?:[^\W_]|[{_MARKS}])+")
+# The same, over raw text: joiners may sit inside a word (गर्‍यो) and stay part of it.
+_RAW_TOKEN = re.compile(rf"(?:[^\W_]|[{_MARKS}\u200c\u200d])+")
+_DEVANAGARI = re.compile("[\u0900-\u097f]")
+_HAS_BASE = re.compile(r"[^\W_]")
+
+_nepali = snowballstemmer.stemmer("nepali")
+_english = snowballstemmer.stemmer("english")
+
+
+def normalize(text: str) -> str:
+    """NFC, no ZWJ/ZWNJ, ASCII digits, case-folded."""
+    text = unicodedata.normalize("NFC", text).translate(_JOINERS).translate(_DEVANAGARI_DIGITS)
+    return text.casefold()
+
+
+@lru_cache(maxsize=200_000)
+def stem(token: str) -> str:
+    """Nepali Snowball for Devanagari words, English Snowball for the rest; digits stay as they are."""
+    if token.isdigit():
+        return token
+    stemmer = _nepali if _DEVANAGARI.search(token) else _english
+    # Snowball Nepali strips one suffix of a stack per pass (महानगरपालिकाको -> महानगरपालिका, which
+    # itself stems to महानगरपालि): repeating until nothing changes gives every form one stem.
+    # A word that is all suffix (को, ले) would stem to nothing: it stays itself.
+    for _ in range(3):
+        stemmed = stemmer.stemWord(token) or token
+        if stemmed == token:
+            break
+        token = stemmed
+    return token
+
+
+def words(normalized: str) -> Iterator[str]:
+    """The unstemmed tokens of normalized text; a run of marks with no base character is dropped."""
+    for match in _TOKEN.finditer(normalized):
+        token = match.group()
+        if _HAS_BASE.search(token):
+            yield token[:MAX_TOKEN_CHARS]
+
+
+def tokens(text: str) -> list[str]:
+    """What gets indexed: the stems of the words of `text`, in order."""
+    return [stem(word) for word in words(normalize(text))]
+
+
+@lru_cache(maxsize=200_000)
+def _raw_stems(word: str) -> tuple[str, ...]:
+    return tuple(tokens(word))
+
+
+def raw_word_spans(text: str) -> Iterator[tuple[int, int, tuple[str, ...]]]:
+    """Each word of the original text with its offsets and the stems it normalizes to (for snippets)."""
+    for match in _RAW_TOKEN.finditer(text):
+        stems = _raw_stems(match.group())
+        if stems:
+            yield match.start(), match.end(), stems

@@ -1,0 +1,43 @@
+"""Search as the API sees it: the caller's visible documents only, each hit with their role."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import search as search_engine
+from app.core.errors import Invalid
+from app.crud.visibility import role_of, visible_document_ids
+from app.models import Document
+from app.schemas.search import SearchDocument, SearchItem, SearchResults
+
+
+async def search_documents(
+    *, session: AsyncSession, user_id: uuid.UUID, query: str, limit: int, offset: int
+) -> SearchResults:
+    try:
+        page = await search_engine.search(
+            session, query=query, visible=visible_document_ids(user_id), limit=limit, offset=offset
+        )
+    except search_engine.InvalidQuery as exc:
+        raise Invalid(str(exc) or "Nothing to search for", code="invalid_query") from None
+    ids = [hit.document_id for hit in page.hits]
+    roles = (
+        dict((await session.execute(select(Document.id, role_of(user_id)).where(Document.id.in_(ids)))).all())
+        if ids
+        else {}
+    )
+    items = [
+        SearchItem(
+            document=SearchDocument(
+                id=hit.document_id, title=hit.title, updated_at=hit.updated_at, role=roles[hit.document_id]
+            ),
+            snippet=hit.snippet,
+            page=hit.page,
+            rank=hit.rank,
+        )
+        for hit in page.hits
+    ]
+    return SearchResults(items=items, total=page.total, limit=limit, offset=offset)

@@ -1,0 +1,103 @@
+"""The search migration: per-engine objects, a backfill of existing documents, a clean downgrade."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from app.core.config import Settings
+from app.db.migrate import alembic_config, upgrade_to_head
+from app.db.session import Database
+from app.models import Base, Document, OcrPage, User
+from app.search import include_name, search
+from tests.conftest import make_settings
+from tests.databases import fresh_database
+
+
+@pytest.fixture
+def empty_settings(tmp_path: Path) -> Iterator[Settings]:
+    with fresh_database(tmp_path) as url:
+        yield make_settings(url, tmp_path)
+
+
+def _migrate(settings: Settings, revision: str, *, down: bool = False) -> None:
+    cfg = alembic_config(settings.sqlalchemy_url)
+    (command.downgrade if down else command.upgrade)(cfg, revision)
+
+
+async def _table_names(db: Database) -> set[str]:
+    async with db.engine.connect() as conn:
+        return set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
+
+
+async def test_upgrade_indexes_documents_already_there(empty_settings: Settings) -> None:
+    await anyio.to_thread.run_sync(_migrate, empty_settings, "0003_sharing")
+    db = Database(empty_settings.sqlalchemy_url)
+    now = datetime.now(UTC)
+    owner, document_id = uuid.uuid4(), uuid.uuid4()
+    try:
+        async with db.unit_of_work() as session:
+            session.add(User(id=owner, email="old@example.com", password_hash="x"))
+            await session.flush()
+            session.add(Document(id=document_id, owner_id=owner, title="पुरानो", content="", updated_at=now))
+            await session.flush()
+            session.add(
+                OcrPage(
+                    document_id=document_id,
+                    number=2,
+                    text="काठमाडौंमा २०८१/८२ को बजेट",
+                    confidence=1.0,
+                    source="ocr",
+                    engine="t",
+                    languages="nep",
+                )
+            )
+
+        await anyio.to_thread.run_sync(upgrade_to_head, empty_settings)
+
+        async with db.unit_of_work(write=False) as session:
+            page = await search(session, query="काठमाडौं 2081", visible=Document.owner_id == owner, limit=10, offset=0)
+    finally:
+        await db.dispose()
+
+    assert [(h.document_id, h.page) for h in page.hits] == [(document_id, 2)]
+
+
+def _schema_diff(conn: sa.Connection) -> list[Any]:
+    opts = {"compare_type": True, "render_as_batch": conn.dialect.name == "sqlite", "include_name": include_name}
+    return compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
+
+
+async def test_models_match_migrations_with_search_tables_left_out(empty_settings: Settings) -> None:
+    await anyio.to_thread.run_sync(upgrade_to_head, empty_settings)
+    db = Database(empty_settings.sqlalchemy_url)
+    try:
+        async with db.engine.connect() as conn:
+            diff = await conn.run_sync(_schema_diff)
+    finally:
+        await db.dispose()
+
+    assert diff == []
+
+
+async def test_downgrade_removes_the_search_tables(empty_settings: Settings) -> None:
+    await anyio.to_thread.run_sync(upgrade_to_head, empty_settings)
+    await anyio.to_thread.run_sync(lambda: _migrate(empty_settings, "0003_sharing", down=True))
+    db = Database(empty_settings.sqlalchemy_url)
+    try:
+        names = await _table_names(db)
+    finally:
+        await db.dispose()
+
+    assert not {n for n in names if n.startswith("search_")}
+    assert "documents" in names

@@ -1,0 +1,158 @@
+"""What a search returns: order, page numbers, snippets, visibility, and keeping the index current."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from app.db.session import Database
+from app.models import Document
+from app.search import index_document, reindex_document, remove_document
+from tests.search.conftest import AddDocument, Find, make_user
+
+
+async def test_title_match_ranks_above_body_matches(add_document: AddDocument, find: Find) -> None:
+    in_body = await add_document("साधारण सूचना", "बजेट बजेट बजेट: यो बजेटको बारेमा हो। बजेट।")
+    in_title = await add_document("बजेट", "अरू कुरा")
+    await add_document("अरू", "बजेट एक पटक")
+
+    hits = (await find("बजेट")).hits
+
+    assert hits[0].document_id == in_title
+    assert hits[0].rank > hits[1].rank
+    assert in_body in {h.document_id for h in hits[1:]}
+
+
+async def test_recency_breaks_ties(add_document: AddDocument, find: Find) -> None:
+    older = await add_document("सूचना", "विद्यालय बन्द हुनेछ")
+    newer = await add_document("सूचना", "विद्यालय बन्द हुनेछ")
+
+    hits = (await find("विद्यालय")).hits
+
+    assert [h.document_id for h in hits] == [newer, older]
+    assert hits[0].rank == hits[1].rank
+
+
+async def test_ocr_hit_names_its_best_page(add_document: AddDocument, find: Find) -> None:
+    pages = [(1, "पहिलो पृष्ठमा परिचय"), (2, "दोस्रो पृष्ठ"), (3, "तेस्रो पृष्ठमा कर र राजस्व, राजस्वको विवरण")]
+    await add_document("स्क्यान गरिएको पत्र", "\n\n".join(text for _, text in pages), pages)
+
+    [hit] = (await find("राजस्व")).hits
+
+    assert hit.page == 3
+    assert "<mark>राजस्व</mark>" in hit.snippet
+
+
+async def test_ocr_pages_edited_out_of_the_content_are_still_found(add_document: AddDocument, find: Find) -> None:
+    await add_document("पत्र", "प्रयोगकर्ताले सम्पादन गरेको पाठ", [(1, "परिचय"), (2, "अनुसूची")])
+
+    [hit] = (await find("अनुसूची")).hits
+
+    assert hit.page == 2
+
+
+async def test_hit_in_content_has_no_page(add_document: AddDocument, find: Find) -> None:
+    await add_document("पत्र", "बजेट पारित भयो", [(1, "परिचय")])
+
+    [hit] = (await find("बजेट")).hits
+
+    assert hit.page is None
+
+
+async def test_snippet_escapes_html_and_marks_the_original_words(add_document: AddDocument, find: Find) -> None:
+    await add_document("xss", '<script>alert("x")</script> प्रधानमन्त्रीले <b>भाषण</b> & गरे')
+
+    [hit] = (await find("प्रधानमन्त्री")).hits
+
+    assert hit.snippet == (
+        "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; <mark>प्रधानमन्त्रीले</mark> &lt;b&gt;भाषण&lt;/b&gt; &amp; गरे"
+    )
+
+
+async def test_snippet_is_a_window_around_the_first_match(add_document: AddDocument, find: Find) -> None:
+    content = "शुरु " + "अरू कुरा " * 100 + "यहाँ २०८१/८२ को बजेट " + "अझै कुरा " * 100
+    await add_document("लामो", content)
+
+    [hit] = (await find("2081")).hits
+
+    assert "<mark>२०८१</mark>/<mark>८२</mark>" not in hit.snippet  # 82 was not asked for
+    assert "<mark>२०८१</mark>" in hit.snippet
+    assert hit.snippet.startswith("…") and hit.snippet.endswith("…")
+    assert len(hit.snippet.replace("<mark>", "").replace("</mark>", "")) <= 170
+
+
+async def test_documents_outside_visible_never_appear(db: Database, add_document: AddDocument, find: Find) -> None:
+    stranger = await make_user(db)
+    mine = await add_document("मेरो बजेट", "बजेट")
+    await add_document("अर्काको बजेट", "बजेट", owner_id=stranger)
+
+    page = await find("बजेट")
+
+    assert [h.document_id for h in page.hits] == [mine]
+    assert page.total == 1
+
+
+async def test_visible_may_be_a_select_of_ids(db: Database, add_document: AddDocument, find: Find) -> None:
+    first = await add_document("बजेट एक", "")
+    await add_document("बजेट दुई", "")
+
+    page = await find("बजेट", visible=sa.select(Document.id).where(Document.id == first))
+
+    assert [h.document_id for h in page.hits] == [first]
+
+
+async def test_limit_and_offset_page_through_hits(add_document: AddDocument, find: Find) -> None:
+    ids = [await add_document(f"बजेट {i}", "") for i in range(5)]
+
+    first, second = await find("बजेट", limit=3), await find("बजेट", limit=3, offset=3)
+
+    assert [h.document_id for h in first.hits + second.hits] == ids[::-1]
+    assert first.total == second.total == 5
+
+
+async def test_reindexing_replaces_the_old_text(db: Database, add_document: AddDocument, find: Find) -> None:
+    document_id = await add_document("पुरानो शीर्षक", "पुरानो पाठ")
+    async with db.unit_of_work() as session:
+        for _ in range(2):  # idempotent
+            await index_document(session, document_id=document_id, title="नयाँ शीर्षक", content="नयाँ पाठ", pages=[])
+
+    assert (await find("पुरानो")).total == 0
+    assert [h.document_id for h in (await find("नयाँ")).hits] == [document_id]
+
+
+async def test_removed_document_is_not_found(db: Database, add_document: AddDocument, find: Find) -> None:
+    document_id = await add_document("बजेट", "")
+    async with db.unit_of_work() as session:
+        await remove_document(session, document_id=document_id)
+        await remove_document(session, document_id=document_id)
+
+    assert (await find("बजेट")).total == 0
+
+
+async def test_deleting_the_document_drops_its_index_entry(db: Database, add_document: AddDocument) -> None:
+    document_id = await add_document("बजेट", "")
+    async with db.unit_of_work() as session:
+        await session.execute(sa.delete(Document).where(Document.id == document_id))
+
+    async with db.unit_of_work(write=False) as session:
+        left = await session.scalar(sa.text("SELECT count(*) FROM search_documents"))
+
+    assert left == 0
+
+
+async def test_nothing_visible_is_an_empty_page(add_document: AddDocument, find: Find) -> None:
+    await add_document("बजेट", "")
+
+    page = await find("बजेट", visible=Document.owner_id == uuid.uuid4())
+
+    assert page.hits == [] and page.total == 0
+
+
+async def test_reindex_reads_the_document_and_its_pages(db: Database, add_document: AddDocument, find: Find) -> None:
+    document_id = await add_document("पत्र", "")
+    async with db.unit_of_work() as session:
+        await session.execute(sa.update(Document).where(Document.id == document_id).values(content="नयाँ राजस्व"))
+        await reindex_document(session, document_id=document_id)
+
+    assert [h.document_id for h in (await find("राजस्व")).hits] == [document_id]

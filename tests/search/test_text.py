@@ -1,0 +1,70 @@
+"""The normalizer and stemmer, the same for indexing and querying on both engines."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.search._text import normalize, tokens
+
+
+@pytest.mark.parametrize(
+    ("word", "stem"),
+    [
+        ("प्रधानमन्त्रीले", "प्रधानमन्त्री"),
+        ("काठमाडौंमा", "काठमाडौं"),
+        ("कामको", "काम"),
+        ("नेपालीहरू", "नेपाली"),
+        ("पानीमा", "पानी"),
+    ],
+)
+def test_nepali_words_are_stemmed(word: str, stem: str) -> None:
+    assert tokens(word) == [stem]
+
+
+@pytest.mark.parametrize(
+    "pair", [("पानी", "पनि"), ("दिन", "दान"), ("काम", "कुम"), ("काम", "कम"), ("मन्त्री", "प्रधानमन्त्री")]
+)
+def test_words_keep_their_vowel_signs_and_stay_apart(pair: tuple[str, str]) -> None:
+    first, second = pair
+
+    assert tokens(first) != tokens(second)
+
+
+def test_conjuncts_stay_one_word() -> None:
+    assert tokens("ज्ञान श्री") == ["ज्ञान", "श्री"]
+
+
+def test_precomposed_and_decomposed_nukta_are_the_same_word() -> None:
+    assert tokens("\u0958ानून") == tokens("\u0915\u093cानून")
+
+
+def test_zero_width_joiners_are_ignored() -> None:
+    assert tokens("गर्\u200dयो") == tokens("गर्यो") == tokens("गर्\u200cयो")
+
+
+def test_devanagari_digits_are_ascii_digits() -> None:
+    assert tokens("२०८१") == tokens("2081") == ["2081"]
+
+
+def test_fiscal_year_is_two_adjacent_tokens() -> None:
+    assert tokens("आ.व. २०८१/८२ को") == ["आ", "व", "2081", "82", "को"]
+
+
+def test_latin_is_case_folded_and_english_stemmed() -> None:
+    assert tokens("Budgets RUNNING Straße") == ["budget", "run", "strass"]
+
+
+def test_a_word_that_is_all_suffix_is_kept() -> None:
+    assert tokens("को ले") == ["को", "ले"]
+
+
+def test_lone_combining_marks_are_no_word() -> None:
+    assert tokens("ा ् ़") == []
+
+
+def test_normalize_is_nfc_without_joiners() -> None:
+    assert normalize("क\u093c\u200d") == "\u0915\u093c"
+
+
+def test_stacked_suffixes_reach_the_same_stem() -> None:
+    assert tokens("महानगरपालिकाको") == tokens("महानगरपालिका")
