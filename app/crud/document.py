@@ -14,8 +14,7 @@ from app.models import Document, DocumentShare, DocumentStar, DocumentVersion
 
 Scope = Literal["all", "owned", "shared"]
 _SORT_COLUMNS = {"updated": Document.updated_at, "created": Document.created_at, "title": Document.title}
-SORTS = frozenset({*_SORT_COLUMNS, *(f"-{name}" for name in _SORT_COLUMNS)})
-_SUMMARY_COLUMNS = (
+SUMMARY_COLUMNS = (
     Document.id,
     Document.title,
     Document.owner_id,
@@ -111,7 +110,7 @@ async def list_documents(
     order = column.desc() if sort.startswith("-") else column.asc()
     is_starred = exists().where(DocumentStar.document_id == Document.id, DocumentStar.user_id == user_id)
     stmt = (
-        select(*_SUMMARY_COLUMNS, role_of(user_id).label("role"), is_starred.label("starred"))
+        select(*SUMMARY_COLUMNS, role_of(user_id).label("role"), is_starred.label("starred"))
         .where(where)
         .order_by(order, Document.id.desc())
         .limit(limit)

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.crud.document import SUMMARY_COLUMNS
 from app.crud.visibility import document_visible_to, role_of
 from app.models import Document, DocumentRecent, DocumentShare, DocumentStar, ShareLink, User
 
@@ -85,19 +86,7 @@ async def get_recent_seen_at(*, session: AsyncSession, user_id: uuid.UUID, docum
 
 async def list_recent(*, session: AsyncSession, user_id: uuid.UUID, limit: int) -> list[dict[str, Any]]:
     stmt = (
-        select(
-            Document.id,
-            Document.title,
-            Document.owner_id,
-            Document.version,
-            Document.created_at,
-            Document.updated_at,
-            Document.created_by,
-            Document.updated_by,
-            Document.trashed_at,
-            role_of(user_id).label("role"),
-            DocumentRecent.seen_at,
-        )
+        select(*SUMMARY_COLUMNS, role_of(user_id).label("role"), DocumentRecent.seen_at)
         .join(DocumentRecent, DocumentRecent.document_id == Document.id)
         .where(DocumentRecent.user_id == user_id, document_visible_to(user_id))
         .order_by(DocumentRecent.seen_at.desc())

@@ -57,13 +57,8 @@ def _actor(user: User) -> Actor:
     return Actor(id=user.id, email=user.email)
 
 
-async def signup(ctx: AuthContext, *, user_in: UserCreate, previous_token: str | None) -> SignedIn:
-    await _throttled(ctx, ctx.throttle.check_signup(ip=ctx.client.ip), {"kind": "signup"})
-    password_hash = await ctx.passwords.hash(user_in.password)
-    user = await user_crud.create_user(
-        session=ctx.session, email=user_in.email, password_hash=password_hash, full_name=user_in.full_name
-    )
-    await audit.record(ctx.session, "auth.signup", actor=_actor(user), target=("user", user.id))
+async def _signed_in(ctx: AuthContext, user: User, action: str, previous_token: str | None) -> SignedIn:
+    await audit.record(ctx.session, action, actor=_actor(user), target=("user", user.id))
     new = await start_session(
         session=ctx.session,
         user_id=user.id,
@@ -73,6 +68,15 @@ async def signup(ctx: AuthContext, *, user_in: UserCreate, previous_token: str |
         policy=ctx.policy,
     )
     return SignedIn(user=user, new_session=new)
+
+
+async def signup(ctx: AuthContext, *, user_in: UserCreate, previous_token: str | None) -> SignedIn:
+    await _throttled(ctx, ctx.throttle.check_signup(ip=ctx.client.ip), {"kind": "signup"})
+    password_hash = await ctx.passwords.hash(user_in.password)
+    user = await user_crud.create_user(
+        session=ctx.session, email=user_in.email, password_hash=password_hash, full_name=user_in.full_name
+    )
+    return await _signed_in(ctx, user, "auth.signup", previous_token)
 
 
 async def login(ctx: AuthContext, *, credentials: LoginIn, previous_token: str | None) -> SignedIn:
@@ -98,16 +102,7 @@ async def login(ctx: AuthContext, *, credentials: LoginIn, previous_token: str |
         # Parameters were raised since this hash was made: store one at today's cost.
         user.password_hash = await ctx.passwords.hash(credentials.password)
         log.info("auth.password_rehashed user_id=%s", user.id)
-    await audit.record(ctx.session, "auth.login", actor=_actor(user), target=("user", user.id))
-    new = await start_session(
-        session=ctx.session,
-        user_id=user.id,
-        previous_token=previous_token,
-        client=ctx.client,
-        now=ctx.now,
-        policy=ctx.policy,
-    )
-    return SignedIn(user=user, new_session=new)
+    return await _signed_in(ctx, user, "auth.login", previous_token)
 
 
 async def logout(*, session: AsyncSession, token: str | None, actor: Actor | None) -> None:
