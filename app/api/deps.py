@@ -28,39 +28,39 @@ from app.worker import Queue
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_passwords(request: Request) -> Passwords:
+async def get_passwords(request: Request) -> Passwords:
     return request.app.state.passwords
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
-def get_queue(request: Request) -> Queue:
+async def get_queue(request: Request) -> Queue:
     return request.app.state.queue
 
 
-def get_installed_languages(request: Request) -> list[str]:
+async def get_installed_languages(request: Request) -> list[str]:
     return request.app.state.installed_languages
 
 
-def get_policy(request: Request) -> SessionPolicy:
+async def get_policy(request: Request) -> SessionPolicy:
     return request.app.state.session_policy
 
 
-def get_throttle(request: Request) -> AuthThrottle:
+async def get_throttle(request: Request) -> AuthThrottle:
     return request.app.state.throttle
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     return request.app.state.clock()
 
 
@@ -70,14 +70,14 @@ async def get_session(request: Request, db: Annotated[Database, Depends(get_data
         yield session
 
 
-def get_client(request: Request) -> ClientInfo:
+async def get_client(request: Request) -> ClientInfo:
     return ClientInfo(
         user_agent=request.headers.get("user-agent"),
         ip=request.client.host if request.client else None,
     )
 
 
-def get_session_token(request: Request) -> str | None:
+async def get_session_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
@@ -172,7 +172,7 @@ OwnedDocument = Annotated[Access, Depends(_requiring("manage"))]
 MemberAccess = Annotated[Access, Depends(get_document_access)]
 
 
-def require_json_body(request: Request) -> None:
+async def require_json_body(request: Request) -> None:
     """A route that takes JSON refuses any other body type with 415 (not a confusing 422)."""
     has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()

@@ -6,6 +6,7 @@ A bad value stops start-up with one line naming the variable (see `load_settings
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import timedelta
 from functools import lru_cache
@@ -51,7 +52,7 @@ class Settings(BaseSettings):
     postgres_db: str | None = None
     postgres_host: str | None = None
     postgres_port: int = Field(default=5432, ge=1, le=65535)
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(default=20, ge=1, le=200)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
     auto_migrate: bool | None = None
 
@@ -110,7 +111,8 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=19_456, ge=19_456)
     argon2_time_cost: int = Field(default=2, ge=2)
     argon2_parallelism: int = Field(default=1, ge=1)
-    max_concurrent_hashes: int = Field(default=4, ge=1)
+    # Hashes at once per process: leave a core for serving reads during a login storm.
+    max_concurrent_hashes: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1)
 
     @field_validator("log_level", mode="before")
     @classmethod

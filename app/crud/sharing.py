@@ -95,10 +95,6 @@ async def list_recent(*, session: AsyncSession, user_id: uuid.UUID, limit: int) 
     return [dict(row) for row in (await session.execute(stmt)).mappings().all()]
 
 
-async def is_starred(*, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID) -> bool:
-    return await session.get(DocumentStar, (user_id, document_id)) is not None
-
-
 async def create_link(
     *,
     session: AsyncSession,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, or_, select
+from sqlalchemy import ColumnElement, Select, case, select, union_all
 
 from app.models import Document, DocumentShare
 
@@ -25,19 +25,27 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 _MEMBER_ROLES: dict[str, tuple[str, ...]] = {"read": ("viewer", "editor"), "edit": ("editor",), "manage": ()}
 
 
-def document_visible_to(user_id: uuid.UUID, permission: Permission = "read") -> ColumnElement[bool]:
-    """Documents (not trashed) on which `user_id` has `permission`, as a WHERE clause on Document."""
-    roles = _MEMBER_ROLES[permission]
-    member = exists().where(
-        DocumentShare.document_id == Document.id, DocumentShare.user_id == user_id, DocumentShare.role.in_(roles)
-    )
-    who = or_(Document.owner_id == user_id, member) if roles else Document.owner_id == user_id
-    return and_(Document.trashed_at.is_(None), who)
-
-
 def visible_document_ids(user_id: uuid.UUID, permission: Permission = "read") -> Select[tuple[uuid.UUID]]:
-    """The same rule as a subquery of ids (for search and other joins)."""
-    return select(Document.id).where(document_visible_to(user_id, permission))
+    """Ids of the documents (not trashed) on which `user_id` has `permission`.
+
+    A UNION of two index scans (owned via ix_documents_owner_id_updated_at, shared via
+    document_shares' user index), so its cost follows the user's documents, not the table's.
+    """
+    owned = select(Document.id).where(Document.owner_id == user_id, Document.trashed_at.is_(None))
+    roles = _MEMBER_ROLES[permission]
+    if not roles:
+        return owned
+    shared = (
+        select(DocumentShare.document_id)
+        .join(Document, Document.id == DocumentShare.document_id)
+        .where(DocumentShare.user_id == user_id, DocumentShare.role.in_(roles), Document.trashed_at.is_(None))
+    )
+    return select(union_all(owned, shared).subquery().c[0])
+
+
+def document_visible_to(user_id: uuid.UUID, permission: Permission = "read") -> ColumnElement[bool]:
+    """The same rule as a WHERE clause on Document."""
+    return Document.id.in_(visible_document_ids(user_id, permission))
 
 
 def role_of(user_id: uuid.UUID) -> ColumnElement[str | None]:

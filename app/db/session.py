@@ -75,11 +75,17 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"pool_pre_ping": False}
         if not self.is_sqlite:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+            # Overflow connections are closed when returned: keep the steady state inside the pool.
+            kwargs.update(pool_size=pool_size, max_overflow=max(2, pool_size // 2))
         self.engine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             configure_sqlite(self.engine, busy_timeout_ms)
         self.write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        # Single-statement reads (the session check on every request) skip BEGIN/ROLLBACK on
+        # PostgreSQL; SQLite keeps its own BEGIN handling above.
+        self.read_engine = (
+            self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
 

@@ -54,11 +54,12 @@ async def create_document(*, session: AsyncSession, actor: Actor, title: str, co
 async def document_read(*, session: AsyncSession, access: Access) -> DocumentRead:
     """The full view of a document: content, its file and OCR status, the caller's role and star."""
     document = access.document
-    file = await ocr_crud.get_file(session=session, document_id=document.id)
-    job = await ocr_crud.get_job(session=session, document_id=document.id)
+    file, job, starred = await ocr_crud.get_file_job_and_star(
+        session=session, document_id=document.id, user_id=access.actor.id
+    )
     read = DocumentRead.model_validate(document)
     read.role = access.role  # type: ignore[assignment]
-    read.starred = await sharing_crud.is_starred(session=session, user_id=access.actor.id, document_id=document.id)
+    read.starred = starred
     read.file = FileRead.model_validate(file) if file else None
     read.ocr = OcrSummary.model_validate(job) if job else None
     return read

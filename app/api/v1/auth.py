@@ -35,7 +35,7 @@ from app.services.sessions import NewSession
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-def auth_context(
+async def auth_context(
     session: SessionDep,
     db: DatabaseDep,
     passwords: PasswordsDep,
