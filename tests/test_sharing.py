@@ -929,3 +929,28 @@ async def test_the_frontend_may_send_the_link_password_header_across_origins(ano
 
     assert preflight.status_code == 200, preflight.text
     assert "x-share-password" in preflight.headers["access-control-allow-headers"].lower()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "shares", {"email": "someone@example.com", "role": "viewer"}),
+        ("POST", "links", {}),
+        ("POST", "duplicate", None),
+        ("POST", "ocr", {}),
+        ("PATCH", "", {"title": "changed"}),
+    ],
+    ids=["share", "link", "duplicate", "rerun-ocr", "edit"],
+)
+async def test_a_trashed_document_is_frozen_until_restored(
+    owner: Person, viewer: Person, method: str, path: str, body: Any
+) -> None:
+    doc = await upload(owner.client, png_bytes())
+    await owner.client.delete(f"{DOCS}/{doc['id']}")
+    if path == "shares":
+        body = {"email": viewer.email, "role": "viewer"}
+
+    response = await owner.client.request(method, f"{DOCS}/{doc['id']}/{path}".rstrip("/"), json=body)
+
+    assert response.status_code == 409, response.text
+    assert response.json()["code"] == "document_trashed"

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.middleware import SET_COOKIE_KEY
 from app.core.config import Settings
-from app.core.errors import Forbidden, NotFound, Unauthorized, UnsupportedMedia
+from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, UnsupportedMedia
 from app.core.security import SESSION_COOKIE, Passwords, clear_session_cookie_header, session_cookie_header
 from app.crud import document as document_crud
 from app.crud.session import SessionUser
@@ -156,19 +156,23 @@ async def get_document_access(document_id: str, user: CurrentUser, session: Sess
     return Access(document=document, role=role, actor=actor_of(user))
 
 
-def _requiring(permission: Permission) -> Callable[[Access], Awaitable[Access]]:
+def _requiring(permission: Permission, *, in_trash: bool = False) -> Callable[[Access], Awaitable[Access]]:
     async def check(access: Annotated[Access, Depends(get_document_access)]) -> Access:
         # Visible but not allowed: 403 (a caller who cannot see it got 404 above).
         if not can(access.role, permission):
             raise Forbidden(f"Your role ({access.role}) does not allow this", code="forbidden")
+        # A trashed document is frozen: its owner may read, restore or purge it, nothing else.
+        if access.document.trashed_at is not None and not in_trash:
+            raise Conflict("The document is in the trash; restore it first", code="document_trashed")
         return access
 
     return check
 
 
-ReadableDocument = Annotated[Access, Depends(_requiring("read"))]
+ReadableDocument = Annotated[Access, Depends(_requiring("read", in_trash=True))]
 EditableDocument = Annotated[Access, Depends(_requiring("edit"))]
 OwnedDocument = Annotated[Access, Depends(_requiring("manage"))]
+TrashableDocument = Annotated[Access, Depends(_requiring("manage", in_trash=True))]
 MemberAccess = Annotated[Access, Depends(get_document_access)]
 
 

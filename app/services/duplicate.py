@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import search
+from app.core.errors import Conflict
 from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
 from app.db.session import after_commit
@@ -28,6 +29,8 @@ async def duplicate_document(
     *, session: AsyncSession, storage: Storage, queue: Queue, access: Access, now: datetime
 ) -> Document:
     source = access.document
+    if source.trashed_at is not None:
+        raise Conflict("The document is in the trash; restore it first", code="document_trashed")
     copy = await document_crud.create_document(
         session=session, owner_id=access.actor.id, title=copy_title(source.title), content=source.content, now=now
     )

@@ -11,11 +11,11 @@ from app.api.deps import (
     EditableDocument,
     JsonBody,
     NowDep,
-    OwnedDocument,
     QueueDep,
     ReadableDocument,
     SessionDep,
     StorageDep,
+    TrashableDocument,
     actor_of,
 )
 from app.core.errors import Invalid, NotFound
@@ -166,7 +166,7 @@ async def replace_document(
     "/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403, 404, 409, 422)
 )
 async def delete_document(
-    access: OwnedDocument, session: SessionDep, storage: StorageDep, now: NowDep, permanent: bool = False
+    access: TrashableDocument, session: SessionDep, storage: StorageDep, now: NowDep, permanent: bool = False
 ) -> Response:
     """Move to the trash (owner), or with `permanent=true` delete it, its history and its file for good."""
     if permanent:
@@ -179,7 +179,7 @@ async def delete_document(
 
 
 @router.post("/{document_id}/restore", responses=error_responses(401, 403, 404, 409, 422))
-async def restore_document(access: OwnedDocument, session: SessionDep, response: Response) -> DocumentRead:
+async def restore_document(access: TrashableDocument, session: SessionDep, response: Response) -> DocumentRead:
     """Take the document out of the trash."""
     await document_service.restore_from_trash(session=session, access=access)
     await session.refresh(access.document)
