@@ -36,9 +36,11 @@ from pathlib import Path
 
 import httpx
 
+from app.core.config import Settings
 from bench import _api_data as data
 from bench import _profile, _wrk
 from bench._api_server import LOAD_CPU, CpuMeter, Pinning, Server, pin_postgres, serve
+from bench._docs import section_pattern
 from bench._wrk import Load, Stats
 
 log = logging.getLogger("bench.api")
@@ -71,6 +73,9 @@ class Plan:
     connections: int
     cpu: int | None
     profile_dir: Path | None
+
+
+_POOL = Settings(_env_file=None).db_pool_size  # type: ignore[call-arg]
 
 
 def sign_in(server: Server) -> str:
@@ -294,7 +299,8 @@ def subsection(results: Results, args: argparse.Namespace, command: str, load: t
         "",
         f"Machine: {machine()}; PostgreSQL {pg['version']} (shared_buffers {pg['shared_buffers']}, "
         f"synchronous_commit {pg['synchronous_commit']}); uvicorn {version('uvicorn')} with {args.workers} "
-        f"worker{'s' if args.workers > 1 else ''} (DB_POOL_SIZE 10 + 10 overflow each); wrk {_wrk.version()}; "
+        f"worker{'s' if args.workers > 1 else ''} (DB_POOL_SIZE {_POOL} + {max(2, _POOL // 2)} overflow each); "
+        f"wrk {_wrk.version()}; "
         f"{r.pinning.describe()}. Code: {code}. Load average {load[0]:.2f} before, {load[1]:.2f} after.",
         "",
         f"Data: {seeded.users:,} users, {seeded.documents:,} documents ({seeded.mean_content_bytes / 1024:.1f} KiB "
@@ -353,16 +359,15 @@ against `GET /ping` in the same run. CPU ms/request is CPU time of the server's 
 this database's PostgreSQL backends (those alive at the end of the run), over the measured run
 divided by its requests: unlike req/s it does not depend on what else the machine was running.
 "New PG connections/s" counts connections the server opened to PostgreSQL during the run
-(`pg_stat_database.sessions`): the pool (DB_POOL_SIZE 10 + 10 overflow) closes an overflow
-connection as soon as it is returned, so demand above 10 opens and closes connections all the time.
+(`pg_stat_database.sessions`): the pool (DB_POOL_SIZE + half as many overflow) closes an overflow
+connection as soon as it is returned, so demand above the pool size opens and closes connections all the time.
 """
 
 
 def write_section(heading_block: str, doc: Path = DOC) -> None:
     """Replace (or add) this variant's sub-table in the API load section; leave everything else alone."""
     text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    found = pattern.search(text)
+    found = section_pattern(SECTION).search(text)
     parts = re.split(r"(?m)^(?=### )", found.group(0)) if found else []
     variants = [p.rstrip("\n") for p in parts[1:]]
     heading = heading_block.split("\n", 1)[0]

@@ -27,13 +27,13 @@ from pathlib import Path
 import tesserocr
 
 from app.ocr import OcrEngine, read_pages, tessdata_dir
+from bench._docs import DOC, replace_section
 from tests.ocr.pages import ENGLISH_LETTER, NEPALI_NOTICE, cer, render_page
 
 log = logging.getLogger("bench.ocr")
 LANGUAGES = "nep+eng"
 A4 = (2480, 3508)  # pixels at 300 DPI
 LIMITS = {"max_pages": 10, "max_pixels": 60_000_000}
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SECTION = "## OCR throughput"
 CLI_BASELINE = "tesseract CLI per page, 1 at a time, OMP_THREAD_LIMIT=1"
 
@@ -184,16 +184,8 @@ def report(
     return "\n".join(lines)
 
 
-def write_section(markdown: str, doc: Path = DOC) -> None:
-    """Replace (or append) only the OCR throughput section, leaving other sections alone."""
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: markdown + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + markdown + "\n"
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(text.rstrip("\n") + "\n")
+def write_section(markdown: str) -> None:
+    replace_section(SECTION, markdown)
 
 
 def main() -> None:

@@ -35,9 +35,9 @@ from app.db.migrate import alembic_config
 from app.db.session import Database
 from app.models import Document, User
 from app.search import index_document, search
+from bench._docs import replace_section
 
 log = logging.getLogger("bench.search")
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SECTION = "## Search"
 TESSDATA = Path("/usr/share/tesseract-ocr/5/tessdata")
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -225,14 +225,7 @@ async def run(args: argparse.Namespace) -> str:
 
 
 def write_section(markdown: str) -> None:
-    """Replace (or append) only the Search section."""
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: markdown + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + markdown + "\n"
-    DOC.write_text(text.rstrip("\n") + "\n")
+    replace_section(SECTION, markdown)
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ import httpx
 import psutil
 
 from app.core.config import Settings
+from bench._docs import DOC, replace_section
 
 log = logging.getLogger("bench.upload")
 MIB = 1024 * 1024
@@ -45,7 +46,6 @@ PDF_HEAD = b"%PDF-1.7\n"
 SAMPLE_SECONDS = 0.02
 UPLOAD_PATH = "/api/v1/documents/upload"
 PROJECT = Path(__file__).resolve().parent.parent
-DOC = PROJECT / "docs" / "benchmarks.md"
 SECTION = "## Upload memory"
 # Every variable Settings reads, so the caller's shell cannot change the server under test.
 SETTINGS_VARS = {name.upper() for name in Settings.model_fields}
@@ -521,16 +521,8 @@ def report(runs: list[Run], command: str, workdir: Path, mib_size: int, load: tu
     return "\n".join(lines)
 
 
-def write_section(markdown: str, doc: Path = DOC) -> None:
-    """Replace (or append) only the Upload memory section, leaving other sections alone."""
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: markdown + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + markdown + "\n"
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(text.rstrip("\n") + "\n")
+def write_section(markdown: str) -> None:
+    replace_section(SECTION, markdown)
 
 
 def main() -> None:
