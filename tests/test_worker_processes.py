@@ -523,3 +523,44 @@ def test_imported_scans_become_the_owners_documents_with_their_text(imported: Im
 
 def test_import_cli_stops_the_worker_it_started(imported: ImportRun) -> None:
     assert embedded_workers_of(imported.data_dir) == []
+
+
+def test_several_server_workers_share_one_embedded_consumer(tmp_path: Path) -> None:
+    """`serve --workers 2`: each server worker starts an embedded worker, the DATA_DIR lock lets
+    exactly one of them consume; the other waits to take over, and both stop with the server."""
+    port = free_port()
+    data_dir = tmp_path / "data"
+    service = Service(
+        ["serve", "--port", str(port), "--workers", "2"],
+        env=clean_env(DATA_DIR=str(data_dir)),
+        cwd=tmp_path,
+        log_path=tmp_path / "server.log",
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(
+            lambda: len(embedded_workers_of(data_dir)) == 2 or None,
+            within=60,
+            what=lambda: "two embedded workers\n" + service.log(),
+        )
+        wait_for(lambda: "worker started" in service.log() or None, within=30, what="a consumer to start")
+        with httpx.Client(base_url=base_url, timeout=30) as browser:
+            assert (
+                browser.post(
+                    "/api/v1/auth/signup", json={"email": unique_email("workers"), "password": PASSWORD}
+                ).status_code
+                == 201
+            )
+            page, _ = render_page(ENGLISH_LETTER[:2])
+            document_id = browser.post(UPLOAD, files={"file": ("letter.png", png_bytes(page))}).json()["id"]
+
+            def finished() -> dict[str, Any] | None:
+                ocr = browser.get(f"{DOCS}/{document_id}/ocr").json()
+                return ocr if ocr["status"] in FINISHED else None
+
+            ocr = wait_for(finished, within=90, what="OCR to finish")
+        assert ocr["status"] == "done"
+        assert service.log().count("worker started") == 1
+    finally:
+        service.stop(signal.SIGINT, timeout=20)
+    wait_for(lambda: not embedded_workers_of(data_dir) or None, within=30, what="the embedded workers to stop")
