@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -148,13 +148,4 @@ async def count_link_access(*, session: AsyncSession, link_id: uuid.UUID, now: d
         update(ShareLink)
         .where(ShareLink.id == link_id)
         .values(access_count=ShareLink.access_count + 1, last_accessed_at=now)
-    )
-
-
-async def count_members(*, session: AsyncSession, document_id: uuid.UUID) -> int:
-    return (
-        await session.scalar(
-            select(func.count()).select_from(DocumentShare).where(DocumentShare.document_id == document_id)
-        )
-        or 0
     )
