@@ -26,11 +26,13 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
 from alembic import command
 
+from app.crud.visibility import visible_document_ids
 from app.db.migrate import alembic_config
 from app.db.session import Database
 from app.models import Document, User
@@ -139,7 +141,9 @@ def queries(corpus: Corpus, n: int) -> dict[str, list[str]]:
     }
 
 
-async def time_queries(db: Database, texts: list[str], visible: sa.ColumnElement[bool]) -> tuple[list[float], float]:
+async def time_queries(
+    db: Database, texts: list[str], visible: sa.ColumnElement[bool] | sa.Select[Any]
+) -> tuple[list[float], float]:
     """Latencies in ms, and the mean number of matching documents."""
     latencies, totals = [], []
     for text in texts:
@@ -164,17 +168,31 @@ async def admin_scalar(sql: str) -> str:
         await conn.close()
 
 
+async def reuse(db: Database, corpus: Corpus, *, documents: int) -> tuple[uuid.UUID, float, int]:
+    """A kept database from an earlier run: its first user; no indexing rate (nothing was indexed)."""
+    async with db.engine.connect() as conn:
+        user = await conn.scalar(sa.select(User.id).where(User.email == "u0@example.com"))
+        size = await conn.scalar(sa.select(sa.func.sum(sa.func.octet_length(Document.content))))
+    corpus.document()  # move the generator on, as building would have (queries differ from the build's text)
+    return user, float("nan"), int(size or 0)
+
+
 async def run(args: argparse.Namespace) -> str:
-    name = f"lekhamudra_bench_search_{uuid.uuid4().hex[:8]}"
+    name = args.keep or f"lekhamudra_bench_search_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+    if not exists:
+        await admin.execute(f'CREATE DATABASE "{name}"')
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     try:
         await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
         db = Database(url)
         corpus = Corpus(args.seed)
         load_before = os.getloadavg()[0]
-        user, rate, size = await build(db, corpus, documents=args.documents, per_user=args.per_user)
+        if exists:
+            user, rate, size = await reuse(db, corpus, documents=args.documents)
+        else:
+            user, rate, size = await build(db, corpus, documents=args.documents, per_user=args.per_user)
         async with db.engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(sa.text("VACUUM ANALYZE"))
@@ -183,7 +201,7 @@ async def run(args: argparse.Namespace) -> str:
         for kind, texts in queries(corpus, args.queries).items():
             await time_queries(db, texts[:10], sa.true())  # warm the cache
             for label, visible in (
-                (f"one user ({args.per_user:,} docs)", Document.owner_id == user),
+                (f"one user ({args.per_user:,} docs)", visible_document_ids(user)),
                 ("all docs", sa.true()),
             ):
                 latencies, matches = await time_queries(db, texts, visible)
@@ -193,7 +211,8 @@ async def run(args: argparse.Namespace) -> str:
         await db.dispose()
         load = (load_before, os.getloadavg()[0])
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not args.keep:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
     server = await admin_scalar("SHOW server_version")
     return "\n".join(
@@ -235,6 +254,9 @@ def main() -> None:
     parser.add_argument("--per-user", type=int, default=1_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=8182)
+    parser.add_argument(
+        "--keep", metavar="DB", help="use database DB if it exists (else build it) and keep it: for tuning queries"
+    )
     parser.add_argument("--no-write", action="store_true", help="print the table, leave docs/benchmarks.md alone")
     args = parser.parse_args()
     markdown = asyncio.run(run(args))

@@ -329,6 +329,25 @@ async def test_list_scope_picks_owned_shared_or_all_visible(owner: Person, edito
     assert listed == {None: {"Mine", "Theirs"}, "all": {"Mine", "Theirs"}, "owned": {"Mine"}, "shared": {"Theirs"}}
 
 
+@pytest.mark.parametrize("sort", ["-updated", "updated", "title", "-created"])
+async def test_pages_interleave_owned_and_shared_documents(owner: Person, editor: Person, sort: str) -> None:
+    # Owned and shared documents are read as two parts of one query: every page must still be
+    # the right slice of the one ordered list, with the total of both.
+    for n in range(6):
+        author = owner if n % 2 == 0 else editor
+        doc = await create_doc(author.client, title=f"Doc {n} {'mine' if author is owner else 'theirs'}")
+        if author is editor:
+            await share(editor.client, doc["id"], owner.email, "viewer")
+    whole = await titles(owner.client, sort=sort, limit="100")
+
+    pages = [(await owner.client.get(DOCS, params={"sort": sort, "limit": 4, "offset": o})).json() for o in (0, 4, 8)]
+
+    assert len(whole) == 6
+    assert [item["title"] for page in pages for item in page["items"]] == whole
+    assert [page["total"] for page in pages] == [6, 6, 6]
+    assert [len(page["items"]) for page in pages] == [4, 2, 0]
+
+
 async def test_each_listed_document_carries_the_callers_role(owner: Person, editor: Person, viewer: Person) -> None:
     await create_doc(owner.client, title="Mine")
     for person, role in ((editor, "editor"), (viewer, "viewer")):

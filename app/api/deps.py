@@ -97,25 +97,23 @@ PolicyDep = Annotated[SessionPolicy, Depends(get_policy)]
 ThrottleDep = Annotated[AuthThrottle, Depends(get_throttle)]
 
 
-async def get_optional_user(
-    request: Request,
-    token: SessionTokenDep,
-    db: Annotated[Database, Depends(get_database)],
-    now: NowDep,
-    policy: PolicyDep,
-    settings: SettingsDep,
-) -> SessionUser | None:
+async def get_optional_user(request: Request) -> SessionUser | None:
     """The cookie's user, or None for a missing, malformed, unknown or expired token.
 
-    Runs on its own short connections (not the request's transaction). A renewed or expired
-    session also renews or clears the cookie, on whatever response this request gets.
+    Runs on every signed-in request, so it asks FastAPI for nothing but the request (each
+    dependency costs a resolution step) and reads on its own connection, not the request's
+    transaction. A renewed or expired session also renews or clears the cookie, on whatever
+    response this request gets.
     """
-    resolved = await resolve_session(db=db, token=token, now=now, policy=policy)
+    state = request.app.state
+    token, now = request.cookies.get(SESSION_COOKIE), state.clock()
+    resolved = await resolve_session(db=state.db, token=token, now=now, policy=state.session_policy)
     if resolved.renewed_until is not None and token:
         max_age = int((resolved.renewed_until - now).total_seconds())
-        request.scope[SET_COOKIE_KEY] = session_cookie_header(token, max_age=max_age, secure=settings.secure_cookies)
+        secure = state.settings.secure_cookies
+        request.scope[SET_COOKIE_KEY] = session_cookie_header(token, max_age=max_age, secure=secure)
     elif resolved.expired:
-        request.scope[SET_COOKIE_KEY] = clear_session_cookie_header(secure=settings.secure_cookies)
+        request.scope[SET_COOKIE_KEY] = clear_session_cookie_header(secure=state.settings.secure_cookies)
     return resolved.user
 
 
@@ -137,6 +135,13 @@ def _parse_id(raw: str) -> uuid.UUID:
     except ValueError:
         # A malformed id is simply a document that does not exist.
         raise NotFound("Document not found") from None
+
+
+async def get_document_id(document_id: str) -> uuid.UUID:
+    return _parse_id(document_id)
+
+
+DocumentId = Annotated[uuid.UUID, Depends(get_document_id)]
 
 
 def actor_of(user: SessionUser) -> Actor:

@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import operator
 import uuid
 from datetime import datetime
+from functools import reduce
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.crud.visibility import document_visible_to, role_of
-from app.models import Document, DocumentShare, DocumentStar, DocumentVersion
+from app.crud.visibility import document_visible_to, member_where, owned_where, role_of
+from app.db.hot import HotQuery, Row
+from app.db.session import Database
+from app.models import (
+    Document,
+    DocumentFile,
+    DocumentRecent,
+    DocumentShare,
+    DocumentStar,
+    DocumentVersion,
+    OcrJob,
+)
 
 Scope = Literal["all", "owned", "shared"]
 _SORT_COLUMNS = {"updated": Document.updated_at, "created": Document.created_at, "title": Document.title}
@@ -73,28 +98,115 @@ async def get_document_with_role(
     return (row[0], row[1]) if row else None
 
 
+def _read_view() -> HotQuery:
+    user_id = bindparam("user_id", type_=Document.owner_id.type)
+    is_member = exists().where(DocumentShare.document_id == Document.id, DocumentShare.user_id == user_id)
+    starred = exists().where(DocumentStar.document_id == Document.id, DocumentStar.user_id == user_id)
+    seen_at = (
+        select(DocumentRecent.seen_at)
+        .where(DocumentRecent.document_id == Document.id, DocumentRecent.user_id == user_id)
+        .scalar_subquery()
+    )
+    job = OcrJob
+    parts = {
+        "file": (DocumentFile.filename, DocumentFile.size, DocumentFile.content_type, DocumentFile.sha256),
+        "ocr": (job.status, job.languages, job.pages_total, job.pages_done, job.error, job.started_at, job.finished_at),
+    }
+    part_columns = [column.label(f"{part}_{column.key}") for part, columns in parts.items() for column in columns]
+    return HotQuery(
+        select(
+            *SUMMARY_COLUMNS,
+            Document.content,
+            role_of(user_id).label("role"),
+            starred.label("starred"),
+            seen_at.label("seen_at"),
+            *part_columns,
+        )
+        .outerjoin(DocumentFile, DocumentFile.document_id == Document.id)
+        .outerjoin(OcrJob, OcrJob.document_id == Document.id)
+        .where(
+            Document.id == bindparam("document_id", type_=Document.id.type),
+            or_(Document.owner_id == user_id, is_member),
+        )
+    )
+
+
+_READ_VIEW = _read_view()
+
+
+async def get_read_view(*, db: Database, user_id: uuid.UUID, document_id: uuid.UUID) -> Row | None:
+    """Everything a reader sees of a document, in one query on its own connection: its columns,
+    the caller's role (None: no role, not returned), star, when they last opened it, its file
+    (`file_*`, None without one) and OCR job (`ocr_*`). Trashed or not: the caller decides."""
+    return await _READ_VIEW.first(db, user_id=user_id, document_id=document_id)
+
+
 async def get_visible_document(*, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID) -> Document | None:
     stmt = select(Document).where(Document.id == document_id, document_visible_to(user_id))
     return await session.scalar(stmt)
 
 
-def _list_filter(user_id: uuid.UUID, *, scope: Scope, starred: bool, trashed: bool) -> ColumnElement[bool]:
+def _list_query(*, scope: Scope, sort: str, starred: bool, trashed: bool) -> HotQuery:
+    """One query for a page of summaries and the total, as a UNION of the owned and the shared
+    documents: each part walks its own index in the page's order and stops after `offset + limit`
+    rows, so a page costs the same however many documents the user (or the table) has. The total
+    rides on every row (`total`), counted per part."""
+    user_id = bindparam("user_id", type_=Document.owner_id.type)
+    window = bindparam("window", type_=Integer)
+    is_starred = exists().where(DocumentStar.document_id == Document.id, DocumentStar.user_id == user_id)
+    column = _SORT_COLUMNS[sort.lstrip("-")]
+    descending = sort.startswith("-")
+    parts: list[Select[Any]] = []
     if trashed:  # the owner's trash
-        where = (Document.owner_id == user_id) & Document.trashed_at.is_not(None)
+        parts.append(
+            select(*SUMMARY_COLUMNS, literal("owner").label("role")).where(
+                Document.owner_id == user_id, Document.trashed_at.is_not(None)
+            )
+        )
     else:
-        where = document_visible_to(user_id)
-        if scope == "owned":
-            where = where & (Document.owner_id == user_id)
-        elif scope == "shared":
-            where = where & (Document.owner_id != user_id)
+        if scope in ("all", "owned"):
+            parts.append(select(*SUMMARY_COLUMNS, literal("owner").label("role")).where(owned_where(user_id)))
+        member = member_where(user_id)
+        if scope in ("all", "shared") and member is not None:
+            parts.append(
+                select(*SUMMARY_COLUMNS, DocumentShare.role.label("role"))
+                .join(DocumentShare, DocumentShare.document_id == Document.id)
+                .where(member)
+            )
     if starred:
-        where = where & exists().where(DocumentStar.document_id == Document.id, DocumentStar.user_id == user_id)
-    return where
+        parts = [part.where(is_starred) for part in parts]
+    total = reduce(operator.add, [select(func.count()).select_from(p.subquery()).scalar_subquery() for p in parts])
+    # Each part as a subquery of its own: SQLite takes no ORDER BY/LIMIT on a UNION's members.
+    ordered = [
+        p.order_by(column.desc() if descending else column.asc(), Document.id.desc()).limit(window).subquery()
+        for p in parts
+    ]
+    page = union_all(*(select(p) for p in ordered)).subquery() if len(ordered) > 1 else ordered[0]
+    key = page.c[column.key]
+    return HotQuery(
+        select(page, is_starred_of(page.c.id, user_id).label("starred"), total.label("total"))
+        .order_by(key.desc() if descending else key.asc(), page.c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+
+
+def is_starred_of(document_id: ColumnElement[uuid.UUID], user_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+    return exists().where(DocumentStar.document_id == document_id, DocumentStar.user_id == user_id)
+
+
+_LIST_QUERIES = {
+    (scope, sort, starred, trashed): _list_query(scope=scope, sort=sort, starred=starred, trashed=trashed)
+    for scope in ("all", "owned", "shared")
+    for sort in ("updated", "-updated", "created", "-created", "title", "-title")
+    for starred in (False, True)
+    for trashed in (False, True)
+}
 
 
 async def list_documents(
     *,
-    session: AsyncSession,
+    db: Database,
     user_id: uuid.UUID,
     scope: Scope,
     sort: str,
@@ -104,20 +216,15 @@ async def list_documents(
     offset: int,
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of summaries (no content) with the caller's role and star, and the total."""
-    where = _list_filter(user_id, scope=scope, starred=starred, trashed=trashed)
-    total = await session.scalar(select(func.count()).select_from(Document).where(where))
-    column = _SORT_COLUMNS[sort.lstrip("-")]
-    order = column.desc() if sort.startswith("-") else column.asc()
-    is_starred = exists().where(DocumentStar.document_id == Document.id, DocumentStar.user_id == user_id)
-    stmt = (
-        select(*SUMMARY_COLUMNS, role_of(user_id).label("role"), is_starred.label("starred"))
-        .where(where)
-        .order_by(order, Document.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    rows = (await session.execute(stmt)).mappings().all()
-    return [dict(row) for row in rows], total or 0
+    query = _LIST_QUERIES[(scope, sort, starred, trashed)]
+    rows = await query.all(db, user_id=user_id, window=offset + limit, limit=limit, offset=offset)
+    if rows:
+        return [{key: value for key, value in row.items() if key != "total"} for row in rows], rows[0]["total"]
+    if offset == 0:
+        return [], 0
+    # Past the last page: count alone.
+    rows = await query.all(db, user_id=user_id, window=1, limit=1, offset=0)
+    return [], rows[0]["total"] if rows else 0
 
 
 async def update_document_if_version(

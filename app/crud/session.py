@@ -6,9 +6,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.db.hot import HotQuery
+from app.db.session import Database
 from app.models import Session, User
 
 
@@ -26,22 +28,26 @@ class SessionUser:
     created_at: datetime
 
 
-_LOOKUP = select(
-    Session.id.label("session_id"),
-    Session.created_at.label("session_created_at"),
-    Session.last_seen_at,
-    Session.expires_at,
-    User.id,
-    User.email,
-    User.full_name,
-    User.created_at,
-).join(User, User.id == Session.user_id)
+_LOOKUP = HotQuery(
+    select(
+        Session.id.label("session_id"),
+        Session.created_at.label("session_created_at"),
+        Session.last_seen_at,
+        Session.expires_at,
+        User.id,
+        User.email,
+        User.full_name,
+        User.created_at,
+    )
+    .join(User, User.id == Session.user_id)
+    .where(Session.token_hash == bindparam("token_hash"))
+)
 
 
-async def get_session_user(*, conn: AsyncConnection, token_hash: str) -> SessionUser | None:
+async def get_session_user(*, db: Database, token_hash: str) -> SessionUser | None:
     """The session with this token hash, expired or not (the caller decides)."""
-    row = (await conn.execute(_LOOKUP.where(Session.token_hash == token_hash))).first()
-    return SessionUser(**row._mapping) if row else None
+    row = await _LOOKUP.first(db, token_hash=token_hash)
+    return SessionUser(**row) if row else None
 
 
 async def touch_session(*, conn: AsyncConnection, session_id: uuid.UUID, now: datetime, expires_at: datetime) -> None:

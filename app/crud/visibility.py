@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Select, case, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, select, union_all
 
 from app.models import Document, DocumentShare
 
@@ -25,21 +25,33 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 _MEMBER_ROLES: dict[str, tuple[str, ...]] = {"read": ("viewer", "editor"), "edit": ("editor",), "manage": ()}
 
 
+def owned_where(user_id: uuid.UUID | ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+    """On Document: the user's own documents, not trashed. (The owner may do everything.)"""
+    return and_(Document.owner_id == user_id, Document.trashed_at.is_(None))
+
+
+def member_where(
+    user_id: uuid.UUID | ColumnElement[uuid.UUID], permission: Permission = "read"
+) -> ColumnElement[bool] | None:
+    """On DocumentShare joined to Document: shares that give `user_id` `permission` on a
+    document not trashed; None when no member role allows it."""
+    roles = _MEMBER_ROLES[permission]
+    if not roles:
+        return None
+    return and_(DocumentShare.user_id == user_id, DocumentShare.role.in_(roles), Document.trashed_at.is_(None))
+
+
 def visible_document_ids(user_id: uuid.UUID, permission: Permission = "read") -> Select[tuple[uuid.UUID]]:
     """Ids of the documents (not trashed) on which `user_id` has `permission`.
 
-    A UNION of two index scans (owned via ix_documents_owner_id_updated_at, shared via
-    document_shares' user index), so its cost follows the user's documents, not the table's.
+    A UNION of two index scans (owned via the owner index, shared via document_shares' user
+    index), so its cost follows the user's documents, not the table's.
     """
-    owned = select(Document.id).where(Document.owner_id == user_id, Document.trashed_at.is_(None))
-    roles = _MEMBER_ROLES[permission]
-    if not roles:
+    owned = select(Document.id).where(owned_where(user_id))
+    member = member_where(user_id, permission)
+    if member is None:
         return owned
-    shared = (
-        select(DocumentShare.document_id)
-        .join(Document, Document.id == DocumentShare.document_id)
-        .where(DocumentShare.user_id == user_id, DocumentShare.role.in_(roles), Document.trashed_at.is_(None))
-    )
+    shared = select(DocumentShare.document_id).join(Document, Document.id == DocumentShare.document_id).where(member)
     return select(union_all(owned, shared).subquery().c[0])
 
 

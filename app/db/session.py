@@ -7,12 +7,14 @@ start with BEGIN IMMEDIATE, which queues writers instead so a compare-and-set se
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+import asyncpg
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 log = logging.getLogger(__name__)
@@ -67,12 +69,23 @@ def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+async def _keep_as_is(_conn: asyncpg.Connection) -> None:
+    """Hot reads are single autocommit SELECTs: nothing to reset when a connection is returned
+    (asyncpg's default reset is a second round trip per query)."""
+
+
 class Database:
     """Owns the engine; hands out read and write sessions."""
 
     def __init__(self, url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10_000) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.pool_size = pool_size
+        # The driver's own pool for hot single-statement reads (app.db.hot), made on first use in
+        # the loop that uses it; PostgreSQL only.
+        self._driver_pool: asyncpg.Pool | None = None
+        self._driver_loop: asyncio.AbstractEventLoop | None = None
+        self._driver_lock: asyncio.Lock | None = None
         kwargs: dict[str, Any] = {"pool_pre_ping": False}
         if not self.is_sqlite:
             # Overflow connections are closed when returned: keep the steady state inside the pool.
@@ -106,5 +119,27 @@ class Database:
                 raise
             await _run(session.info.pop(_AFTER_COMMIT, []) + session.info.pop(_AFTER_FINISH, []))
 
+    async def driver_pool(self) -> asyncpg.Pool | None:
+        """asyncpg's pool for this database (PostgreSQL), or None: on SQLite, or in an event
+        loop other than the one that made it (a CLI command, a worker thread): use the engine."""
+        if self.is_sqlite:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._driver_loop is None:
+            self._driver_loop, self._driver_lock = loop, asyncio.Lock()
+        if loop is not self._driver_loop or self._driver_lock is None:
+            return None
+        if self._driver_pool is None:
+            async with self._driver_lock:
+                if self._driver_pool is None:
+                    dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+                    self._driver_pool = await asyncpg.create_pool(
+                        dsn, min_size=1, max_size=self.pool_size, reset=_keep_as_is
+                    )
+        return self._driver_pool
+
     async def dispose(self) -> None:
+        if self._driver_pool is not None and self._driver_loop is asyncio.get_running_loop():
+            await self._driver_pool.close()
+        self._driver_pool = self._driver_loop = self._driver_lock = None
         await self.engine.dispose()

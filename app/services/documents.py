@@ -3,6 +3,7 @@ duplicate. Each change writes its version and audit rows in the same transaction
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from app.core.errors import Conflict, NotFound
 from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
 from app.crud import sharing as sharing_crud
+from app.db.hot import Row
 from app.db.session import Database, after_commit, after_finish
 from app.models import Document
 from app.schemas.document import DocumentRead
@@ -51,6 +53,39 @@ async def create_document(*, session: AsyncSession, actor: Actor, title: str, co
     return document
 
 
+def _part(row: Row, prefix: str) -> dict[str, Any] | None:
+    """The `prefix_*` columns of a row without their prefix; None when the outer join found nothing."""
+    values = {key.removeprefix(prefix): row[key] for key in row.keys() if key.startswith(prefix)}  # noqa: SIM118
+    return None if all(value is None for value in values.values()) else values
+
+
+async def open_document(*, db: Database, actor: Actor, document_id: uuid.UUID, now: datetime) -> DocumentRead:
+    """A reader opens a document: one query for all they see of it; 404 if they have no role
+    (or it is in its owner's trash and they are not the owner). The view is noted when due."""
+    row = await document_crud.get_read_view(db=db, user_id=actor.id, document_id=document_id)
+    if row is None or (row["trashed_at"] is not None and row["role"] != "owner"):
+        raise NotFound("Document not found")
+    if row["seen_at"] is None or now - row["seen_at"] >= VIEW_EVERY:
+        await _record_view(db=db, actor=actor, document_id=document_id, now=now)
+    file, ocr = _part(row, "file_"), _part(row, "ocr_")
+    read = DocumentRead.model_validate({key: row[key] for key in _READ_FIELDS})
+    read.file = FileRead.model_validate(file) if file else None
+    read.ocr = OcrSummary.model_validate(ocr) if ocr else None
+    return read
+
+
+_READ_FIELDS = tuple(name for name in DocumentRead.model_fields if name not in ("file", "ocr"))
+
+
+async def _record_view(*, db: Database, actor: Actor, document_id: uuid.UUID, now: datetime) -> None:
+    """Recent list + `document.view`, at most once per user and document per VIEW_EVERY."""
+    async with db.unit_of_work() as own:
+        if await sharing_crud.touch_recent(
+            session=own, user_id=actor.id, document_id=document_id, now=now, every=VIEW_EVERY
+        ):
+            await audit.record(own, "document.view", actor=actor, target=document_target(document_id))
+
+
 async def document_read(*, session: AsyncSession, access: Access) -> DocumentRead:
     """The full view of a document: content, its file and OCR status, the caller's role and star."""
     document = access.document
@@ -63,27 +98,6 @@ async def document_read(*, session: AsyncSession, access: Access) -> DocumentRea
     read.file = FileRead.model_validate(file) if file else None
     read.ocr = OcrSummary.model_validate(job) if job else None
     return read
-
-
-async def note_view(*, session: AsyncSession, db: Database, access: Access, now: datetime) -> None:
-    """Recent list + `document.view`, at most once per user and document per VIEW_EVERY.
-
-    A read costs one indexed lookup; the write, when due, happens after the request's read-only
-    transaction, in one of its own (on SQLite a read transaction must not turn into a writer).
-    """
-    user_id, document_id = access.actor.id, access.document.id
-    seen_at = await sharing_crud.get_recent_seen_at(session=session, user_id=user_id, document_id=document_id)
-    if seen_at is not None and now - seen_at < VIEW_EVERY:
-        return
-
-    async def record_view() -> None:
-        async with db.unit_of_work() as own:
-            if await sharing_crud.touch_recent(
-                session=own, user_id=user_id, document_id=document_id, now=now, every=VIEW_EVERY
-            ):
-                await audit.record(own, "document.view", actor=access.actor, target=document_target(document_id))
-
-    after_finish(session, record_view)
 
 
 async def note_download(*, session: AsyncSession, db: Database, access: Access) -> None:

@@ -94,8 +94,7 @@ async def resolve_session(*, db: Database, token: str | None, now: datetime, pol
     token_hash = token_digest(token) if token else None
     if token_hash is None:
         return Resolved(user=None)
-    async with db.read_engine.connect() as conn:
-        user = await session_crud.get_session_user(conn=conn, token_hash=token_hash)
+    user = await session_crud.get_session_user(db=db, token_hash=token_hash)
     if user is None:
         return Resolved(user=None)
     if user.expires_at <= now:

@@ -153,7 +153,7 @@ async def open_link(
     link_id, document_id = link.id, document.id
 
     async def count_access() -> None:
-        # After the request's read-only transaction, in one of its own (see documents.note_view).
+        # After the request's read-only transaction, in one of its own (see documents.note_download).
         async with db.unit_of_work() as own:
             await sharing_crud.count_link_access(session=own, link_id=link_id, now=now)
             await audit.record(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Response, status
 from app.api.deps import (
     CurrentUser,
     DatabaseDep,
+    DocumentId,
     EditableDocument,
     JsonBody,
     NowDep,
@@ -74,7 +75,7 @@ async def create_document(
 @router.get("", responses=error_responses(401, 422))
 async def list_documents(
     user: CurrentUser,
-    session: SessionDep,
+    db: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
     scope: Literal["all", "owned", "shared"] = "all",
@@ -88,7 +89,7 @@ async def list_documents(
     for your starred ones, `trashed=true` for your trash.
     """
     items, total = await document_crud.list_documents(
-        session=session,
+        db=db,
         user_id=user.id,
         scope=scope,
         sort=sort,
@@ -113,11 +114,12 @@ async def recent_documents(
 
 @router.get("/{document_id}", responses=_ITEM_ERRORS)
 async def get_document(
-    access: ReadableDocument, session: SessionDep, db: DatabaseDep, now: NowDep, response: Response
+    document_id: DocumentId, user: CurrentUser, db: DatabaseDep, now: NowDep, response: Response
 ) -> DocumentRead:
     """The document with its content, file, OCR status and your role."""
-    await document_service.note_view(session=session, db=db, access=access, now=now)
-    return await _read(session, access, response)
+    read = await document_service.open_document(db=db, actor=actor_of(user), document_id=document_id, now=now)
+    response.headers["etag"] = f'"{read.version}"'
+    return read
 
 
 @router.patch("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody])
