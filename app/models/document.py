@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
@@ -11,7 +11,18 @@ from app.models.base import Base, utcnow
 
 class Document(Base):
     __tablename__ = "documents"
-    __table_args__ = (Index("ix_documents_owner_id_updated_at", "owner_id", "updated_at"),)
+    __table_args__ = (
+        Index("ix_documents_owner_id_updated_at", "owner_id", "updated_at"),
+        # The live (not trashed) documents of an owner: the list's first part and its count read
+        # this index alone.
+        Index(
+            "ix_documents_live_owner_id_updated_at",
+            "owner_id",
+            "updated_at",
+            postgresql_where=text("trashed_at IS NULL"),
+            sqlite_where=text("trashed_at IS NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

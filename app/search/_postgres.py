@@ -1,10 +1,24 @@
 """PostgreSQL engine: tsvector/tsquery built from our tokens as literals, so PostgreSQL's own word
-parser (which reads `2081/82` as a file path and splits Devanagari at vowel signs) never runs."""
+parser (which reads `2081/82` as a file path and splits Devanagari at vowel signs) never runs.
+
+Three columns per document, so that a query reads a document's large `tsv` (out of line, in
+TOAST) only to rank a bounded number of them:
+- `tsv`: every token with its positions, title at weight A, body at B (GIN): words, prefixes, rank.
+- `title_tsv`: the title's tokens alone (small, in line): is this a title hit?
+- `pairs`: each two adjacent tokens as one lexeme, `"a b"`, without positions (GIN). A GIN index
+  cannot check that a phrase's words are adjacent, so `tsv @@ 'a <-> b'` re-reads the `tsv` of
+  every document holding both words (for common words, most of the table); `pairs @@ 'a b'`
+  is answered by the index alone, and a longer phrase only re-reads documents holding all its pairs.
+Ranking (`ts_rank`) reads `tsv`: it is computed for the first RANK_WINDOW matches in title-hit,
+then recency order; the rest follow in that order.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,6 +60,33 @@ def tsvector_literal(title: list[str], body: list[str]) -> str:
     return " ".join(f"{_quote(tok)}:{','.join(pos)}" for tok, pos in positions.items())
 
 
+def title_literal(title: list[str]) -> str:
+    return tsvector_literal(title, [])
+
+
+def pairs_literal(title: list[str], body: list[str]) -> str:
+    """Adjacent tokens of the title, and of the body (never across the two), as lexemes."""
+    pairs: dict[str, None] = {}
+    size = 0
+    for stream in (title, body):
+        for first, second in pairwise(stream):
+            pair = f"{first} {second}"
+            if pair not in pairs:
+                size += len(pair.encode()) + 8
+                if size > _MAX_TSVECTOR_BYTES:
+                    break
+                pairs[pair] = None
+    return " ".join(_quote(pair) for pair in pairs)
+
+
+def _pair_lexemes(term: Term) -> list[str]:
+    """A phrase's adjacent pairs as tsquery lexemes; with a prefix, the last pair is one too."""
+    found = list(zip(term.tokens, term.tokens[1:], strict=False))
+    return [
+        _quote(f"{a} {b}") + (":*" if term.prefix and i == len(found) - 1 else "") for i, (a, b) in enumerate(found)
+    ]
+
+
 def _phrase(term: Term, weight: str = "") -> str:
     last = len(term.tokens) - 1
     parts = []
@@ -62,35 +103,90 @@ def tsquery_literals(query: ParsedQuery) -> tuple[str, str]:
     return full, title
 
 
+@dataclass(frozen=True)
+class MatchQueries:
+    """What finds the matches: `words` over `tsv` (None: no condition), `pairs` over `pairs`."""
+
+    words: str | None
+    pairs: str | None
+    title: str  # over `title_tsv`
+    rank: str  # over `tsv`, for ts_rank
+
+
+def match_queries(query: ParsedQuery) -> MatchQueries:
+    """Two-token phrases are answered by `pairs` alone; longer ones by their pairs, then checked
+    for adjacency in `tsv`; single words (and prefixes) by `tsv`."""
+    words = [_phrase(t) for t in query.required if len(t.tokens) != 2]
+    words += ["!" + _phrase(t) for t in query.excluded]
+    pairs = [lexeme for t in query.required if len(t.tokens) > 1 for lexeme in _pair_lexemes(t)]
+    full, _title_weighted = tsquery_literals(query)
+    return MatchQueries(
+        words=" & ".join(words) or None,
+        pairs=" & ".join(pairs) or None,
+        title=" & ".join(_phrase(t) for t in query.required),
+        rank=full,
+    )
+
+
+def index_values(title: list[str], body: list[str]) -> dict[str, str]:
+    """The three columns' literals for one document (also used by migrations)."""
+    return {
+        "tsv": tsvector_literal(title, body),
+        "title_tsv": title_literal(title),
+        "pairs": pairs_literal(title, body),
+    }
+
+
 async def index(session: AsyncSession, *, document_id: uuid.UUID, title: list[str], body: list[str]) -> None:
-    tsv = sa.cast(tsvector_literal(title, body), TSVECTOR)
-    stmt = insert(docs).values(document_id=document_id, tsv=tsv)
-    await session.execute(stmt.on_conflict_do_update(index_elements=[docs.c.document_id], set_={"tsv": tsv}))
+    values = {name: sa.cast(literal, TSVECTOR) for name, literal in index_values(title, body).items()}
+    stmt = insert(docs).values(document_id=document_id, **values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=[docs.c.document_id], set_=values))
 
 
 async def remove(session: AsyncSession, *, document_id: uuid.UUID) -> None:
     await session.execute(sa.delete(docs).where(docs.c.document_id == document_id))
 
 
+# ts_rank reads a document's whole tsv (from TOAST): only this many matches are ranked by it.
+RANK_WINDOW = 200
+
+
 async def find(
     session: AsyncSession, *, query: ParsedQuery, visible: sa.ColumnElement[bool], limit: int, offset: int
 ) -> tuple[list[sa.Row[Any]], int]:
-    full, title_only = tsquery_literals(query)
-    tsq, title_tsq = sa.cast(full, TSQUERY), sa.cast(title_only, TSQUERY)
-    title_hit = sa.case((docs.c.tsv.op("@@")(title_tsq), 1.0), else_=0.0)
-    # Normalization 32 maps the rank into [0, 1): a title hit's 1.0 always comes first.
-    rank = (title_hit + sa.func.ts_rank(docs.c.tsv, tsq, 32)).label("rank")
-    base = (
-        sa.select(Document.id)
+    """One query: the page, ranked, and the total on each row (a count alone past the end)."""
+    q = match_queries(query)
+    conditions = [visible]
+    if q.words is not None:
+        conditions.append(docs.c.tsv.op("@@")(sa.cast(q.words, TSQUERY)))
+    if q.pairs is not None:
+        conditions.append(docs.c.pairs.op("@@")(sa.cast(q.pairs, TSQUERY)))
+    title_hit = sa.case((docs.c.title_tsv.op("@@")(sa.cast(q.title, TSQUERY)), 1.0), else_=0.0)
+    matches = (
+        sa.select(Document.id, Document.title, Document.updated_at, title_hit.label("title_hit"), docs.c.tsv)
         .select_from(docs)
         .join(Document, Document.id == docs.c.document_id)
-        .where(docs.c.tsv.op("@@")(tsq), visible)
+        .where(*conditions)
+        .subquery()
     )
-    total = await session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
+    by_title_then_recency = (matches.c.title_hit.desc(), matches.c.updated_at.desc(), matches.c.id.desc())
+    numbered = sa.select(
+        matches,
+        sa.func.row_number().over(order_by=by_title_then_recency).label("position"),
+        sa.func.count().over().label("total"),
+    ).subquery()
+    in_window = numbered.c.position <= RANK_WINDOW
+    # Normalization 32 maps ts_rank into [0, 1): a title hit's 1.0 always comes first.
+    ts_rank = sa.func.ts_rank(numbered.c.tsv, sa.cast(q.rank, TSQUERY), 32)
+    rank = sa.case((in_window, numbered.c.title_hit + ts_rank), else_=numbered.c.title_hit).label("rank")
     stmt = (
-        base.add_columns(Document.title, Document.updated_at, rank)
-        .order_by(rank.desc(), Document.updated_at.desc(), Document.id.desc())
+        sa.select(numbered.c.id, numbered.c.title, numbered.c.updated_at, rank, numbered.c.total)
+        .order_by(in_window.desc(), rank.desc(), numbered.c.updated_at.desc(), numbered.c.id.desc())
         .limit(limit)
         .offset(offset)
     )
-    return list((await session.execute(stmt)).all()), total or 0
+    rows = list((await session.execute(stmt)).all())
+    if rows or offset == 0:
+        return rows, rows[0].total if rows else 0
+    total = await session.scalar(sa.select(sa.func.count()).select_from(matches))
+    return [], total or 0

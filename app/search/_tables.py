@@ -24,10 +24,12 @@ sqlite_documents = sa.Table(
 )
 sqlite_fts = sa.table("search_fts", sa.column("rowid", sa.Integer), sa.column("search_fts"), sa.column("title"))
 
-# PostgreSQL: one tsvector per document, title at weight A then body at weight B.
+# PostgreSQL: tsvectors per document (see _postgres): all tokens, the title's, adjacent pairs.
 postgres_documents = sa.Table(
     "search_documents",
     _postgres,
     sa.Column("document_id", sa.Uuid, primary_key=True),
     sa.Column("tsv", TSVECTOR, nullable=False),
+    sa.Column("title_tsv", TSVECTOR, nullable=False),
+    sa.Column("pairs", TSVECTOR, nullable=False),
 )
