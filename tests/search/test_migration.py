@@ -74,7 +74,7 @@ async def test_upgrade_indexes_documents_already_there(empty_settings: Settings)
         await db.dispose()
 
     # Words, and phrases (answered on PostgreSQL from the pairs the later migration adds).
-    assert found == dict.fromkeys(found, [(document_id, 2)])
+    assert found == {query: [(document_id, 2)] for query in found}
 
 
 def _schema_diff(conn: sa.Connection) -> list[Any]:

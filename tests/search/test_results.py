@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 import sqlalchemy as sa
 
 from app.db.session import Database
 from app.models import Document
-from app.search import index_document, reindex_document, remove_document
+from app.search import _postgres, index_document, reindex_document, remove_document
+from tests.databases import is_postgres
 from tests.search.conftest import AddDocument, Find, make_user
 
 
@@ -156,3 +158,24 @@ async def test_reindex_reads_the_document_and_its_pages(db: Database, add_docume
         await reindex_document(session, document_id=document_id)
 
     assert [h.document_id for h in (await find("राजस्व")).hits] == [document_id]
+
+
+async def test_beyond_the_rank_window_title_hits_then_recency(
+    add_document: AddDocument, find: Find, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL ranks (ts_rank) only the first RANK_WINDOW matches by title hit, then recency;
+    # the rest follow in that order. The pages stay one consistent order.
+    monkeypatch.setattr(_postgres, "RANK_WINDOW", 2)
+    dense_old = await add_document("पत्र", "बजेट बजेट बजेट बजेट बजेट")
+    titled_old = await add_document("बजेट", "अरू")
+    sparse_new = await add_document("पत्र", "बजेट एक पटक, अरू धेरै कुरा, अरू कुरा")
+    titled_new = await add_document("बजेट", "अरू")
+
+    pages = [(await find("बजेट", limit=2, offset=offset)).hits for offset in (0, 2)]
+    order = [hit.document_id for page in pages for hit in page]
+
+    if is_postgres():
+        assert order == [titled_new, titled_old, sparse_new, dense_old]
+    else:  # FTS5 ranks every match
+        assert order[:2] == [titled_new, titled_old]
+        assert set(order[2:]) == {sparse_new, dense_old}
