@@ -31,9 +31,15 @@ _nepali = snowballstemmer.stemmer("nepali")
 _english = snowballstemmer.stemmer("english")
 
 
+_NEEDS_TRANSLATE = re.compile("[\u200c\u200d\u0966-\u096f]")
+
+
 def normalize(text: str) -> str:
     """NFC, no ZWJ/ZWNJ, ASCII digits, case-folded."""
-    text = unicodedata.normalize("NFC", text).translate(_JOINERS).translate(_DEVANAGARI_DIGITS)
+    text = unicodedata.normalize("NFC", text)
+    # str.translate with a dict walks every character in Python; most text has nothing to change.
+    if _NEEDS_TRANSLATE.search(text):
+        text = text.translate(_JOINERS).translate(_DEVANAGARI_DIGITS)
     return text.casefold()
 
 

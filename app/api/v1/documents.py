@@ -69,7 +69,9 @@ async def create_document(
     document = await document_service.create_document(
         session=session, actor=actor_of(user), title=document_in.title, content=document_in.content, now=now
     )
-    return await _read(session, Access(document=document, role="owner", actor=actor_of(user)), response)
+    response.headers["etag"] = f'"{document.version}"'
+    # A new document has no file, OCR job or star yet: nothing more to read back.
+    return DocumentRead.model_validate(document)
 
 
 @router.get("", responses=error_responses(401, 422))
