@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.config import Settings
+from app.core.security import Passwords
 from tests.conftest import PASSWORD, SignUp, unique_email
 
 EVIL = "http://evil.example"
@@ -391,3 +395,19 @@ async def test_signed_in_api_response_is_not_cacheable(client: httpx.AsyncClient
 
     assert response.json()["authenticated"] is True
     assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority is a Linux feature")
+async def test_password_hashing_runs_below_the_event_loops_priority() -> None:
+    # A burst of logins must not starve reads on the same core: hashes run on niced threads.
+    passwords = Passwords(memory_kib=1024, time_cost=1, parallelism=1, max_concurrent=2)
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    hashing_thread = await passwords._run(niceness)
+    hashed = await passwords.hash("correct horse battery")
+
+    assert hashing_thread > niceness()
+    assert await passwords.verify(hashed, "correct horse battery") is True
+    assert await passwords.verify(hashed, "wrong horse battery") is False
