@@ -36,9 +36,18 @@ LATENCY = Histogram(
 )
 
 
+# Each (method, route, status)'s counter and histogram, looked up once: `labels()` costs more
+# than the increment. Routes are templates, so the keys are few.
+_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe(method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    series = _series.get(key)
+    if series is None:
+        series = _series[key] = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def _allowed(request: Request) -> bool:
