@@ -105,24 +105,29 @@ def tsquery_literals(query: ParsedQuery) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class MatchQueries:
-    """What finds the matches: `words` over `tsv` (None: no condition), `pairs` over `pairs`."""
+    """How a query finds its matches. `words` (over `tsv`) and `pairs` (over `pairs`) are
+    answered exactly by their GIN indexes; `check` (over `tsv`) needs each candidate's positions
+    (phrases of three or more tokens, excluded terms), so it runs on the candidates alone."""
 
     words: str | None
     pairs: str | None
+    check: str | None
     title: str  # over `title_tsv`
     rank: str  # over `tsv`, for ts_rank
 
 
 def match_queries(query: ParsedQuery) -> MatchQueries:
-    """Two-token phrases are answered by `pairs` alone; longer ones by their pairs, then checked
-    for adjacency in `tsv`; single words (and prefixes) by `tsv`."""
-    words = [_phrase(t) for t in query.required if len(t.tokens) != 2]
-    words += ["!" + _phrase(t) for t in query.excluded]
+    """A word or prefix goes to `words`; a phrase to `pairs` (two tokens: exactly; more: as
+    candidates, with the phrase itself in `check`); an excluded term to `check`."""
+    words = [_phrase(t) for t in query.required if len(t.tokens) == 1]
     pairs = [lexeme for t in query.required if len(t.tokens) > 1 for lexeme in _pair_lexemes(t)]
+    check = [_phrase(t) for t in query.required if len(t.tokens) > 2]
+    check += ["!" + _phrase(t) for t in query.excluded]
     full, _title_weighted = tsquery_literals(query)
     return MatchQueries(
         words=" & ".join(words) or None,
         pairs=" & ".join(pairs) or None,
+        check=" & ".join(check) or None,
         title=" & ".join(_phrase(t) for t in query.required),
         rank=full,
     )
@@ -162,13 +167,19 @@ async def find(
     if q.pairs is not None:
         conditions.append(docs.c.pairs.op("@@")(sa.cast(q.pairs, TSQUERY)))
     title_hit = sa.case((docs.c.title_tsv.op("@@")(sa.cast(q.title, TSQUERY)), 1.0), else_=0.0)
-    matches = (
+    candidates = (
         sa.select(Document.id, Document.title, Document.updated_at, title_hit.label("title_hit"), docs.c.tsv)
         .select_from(docs)
         .join(Document, Document.id == docs.c.document_id)
         .where(*conditions)
-        .subquery()
     )
+    if q.check is None:
+        matches = candidates.subquery()
+    else:
+        # MATERIALIZED keeps PostgreSQL from folding the check into the index scan, where it
+        # would re-read the tsv of every candidate in the table rather than of the visible ones.
+        fenced = candidates.cte("candidates").prefix_with("MATERIALIZED")
+        matches = sa.select(fenced).where(fenced.c.tsv.op("@@")(sa.cast(q.check, TSQUERY))).subquery()
     by_title_then_recency = (matches.c.title_hit.desc(), matches.c.updated_at.desc(), matches.c.id.desc())
     numbered = sa.select(
         matches,

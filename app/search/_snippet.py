@@ -3,11 +3,12 @@ on their stems, HTML-escaped, with only our <mark> tags left as markup."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from html import escape
 
 from app.search._query import ParsedQuery, Term
-from app.search._text import raw_word_spans, tokens
+from app.search._text import RAW_WORD_CHAR, raw_word_spans, tokens
 
 SNIPPET_CHARS = 160
 _LEAD_CHARS = 50
@@ -61,6 +62,36 @@ def _highlighter(query: ParsedQuery) -> Callable[[tuple[str, ...]], bool]:
     return lambda stems: any(stem in exact or stem.startswith(prefixes) for stem in stems)
 
 
+_JOINER = "[\u200c\u200d]?"
+
+
+def _char_pattern(char: str) -> str:
+    if char.isascii() and char.isdigit():  # the text may write it in Devanagari
+        return f"[{char}{chr(0x0966 + int(char))}]"
+    return re.escape(char)
+
+
+def _hint(query: ParsedQuery) -> re.Pattern[str] | None:
+    """Where a match could begin: the first two characters of a wanted token (a stem keeps its
+    word's first characters). Only to skip the words before it without stemming each one."""
+    heads = {t[:2] for term in query.required for t in term.tokens if t}
+    if not heads:
+        return None
+    return re.compile("|".join(_JOINER.join(_char_pattern(c) for c in head) for head in heads), re.IGNORECASE)
+
+
+def _scan_start(text: str, query: ParsedQuery) -> int:
+    """The start of the word holding the first possible match (0 when there is no hint)."""
+    hint = _hint(query)
+    found = hint.search(text) if hint else None
+    if found is None:
+        return 0
+    start = found.start()
+    while start and RAW_WORD_CHAR.match(text, start - 1):
+        start -= 1
+    return start
+
+
 def _window(text: str, first: int) -> tuple[int, int]:
     """About SNIPPET_CHARS from a little before `first`, cut at spaces where there are some."""
     start = max(0, first - _LEAD_CHARS)
@@ -76,14 +107,14 @@ def _window(text: str, first: int) -> tuple[int, int]:
 
 def snippet(text: str, query: ParsedQuery) -> str:
     """About SNIPPET_CHARS of `text` around its first match, escaped, matches in <mark>."""
-    words, is_highlighted = raw_word_spans(text), _highlighter(query)
+    is_highlighted = _highlighter(query)
     marks: list[tuple[int, int]] = []
-    for s, e, stems in words:  # the words before the first match need no more than a look
+    for s, e, stems in raw_word_spans(text, _scan_start(text, query)):  # to the first match
         if is_highlighted(stems):
             marks.append((s, e))
             break
     start, end = _window(text, marks[0][0] if marks else 0)
-    for s, e, stems in words:
+    for s, e, stems in raw_word_spans(text, marks[0][1] if marks else 0):
         if e > end:  # a mark cut by the window's edge would be half a word
             break
         if is_highlighted(stems):

@@ -24,6 +24,7 @@ _MARKS = "\u0300-\u036f\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0962\u0963\u1ab0
 _TOKEN = re.compile(rf"(?:[^\W_]|[{_MARKS}])+")
 # The same, over raw text: joiners may sit inside a word (गर्‍यो) and stay part of it.
 _RAW_TOKEN = re.compile(rf"(?:[^\W_]|[{_MARKS}\u200c\u200d])+")
+RAW_WORD_CHAR = re.compile(rf"(?:[^\W_]|[{_MARKS}\u200c\u200d])")
 _DEVANAGARI = re.compile("[\u0900-\u097f]")
 _HAS_BASE = re.compile(r"[^\W_]")
 
@@ -78,9 +79,10 @@ def _raw_stems(word: str) -> tuple[str, ...]:
     return tuple(tokens(word))
 
 
-def raw_word_spans(text: str) -> Iterator[tuple[int, int, tuple[str, ...]]]:
-    """Each word of the original text with its offsets and the stems it normalizes to (for snippets)."""
-    for match in _RAW_TOKEN.finditer(text):
+def raw_word_spans(text: str, pos: int = 0) -> Iterator[tuple[int, int, tuple[str, ...]]]:
+    """Each word of the original text from `pos` (a word's start) with its offsets and the stems
+    it normalizes to (for snippets)."""
+    for match in _RAW_TOKEN.finditer(text, pos):
         stems = _raw_stems(match.group())
         if stems:
             yield match.start(), match.end(), stems

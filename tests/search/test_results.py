@@ -179,3 +179,18 @@ async def test_beyond_the_rank_window_title_hits_then_recency(
     else:  # FTS5 ranks every match
         assert order[:2] == [titled_new, titled_old]
         assert set(order[2:]) == {sparse_new, dense_old}
+
+
+async def test_snippet_finds_the_first_match_far_into_the_text(add_document: AddDocument, find: Find) -> None:
+    # The snippet skips ahead to the first word that could match; what it skips must not match.
+    filler = "अरू कुरा " * 300
+    content = filler + "कालो कामदार Report गर्‍यो २०८१ मा कामको " + filler
+    await add_document("लामो", content)
+
+    snippets = {q: (await find(q)).hits[0].snippet for q in ("काम", "report", "2081", "गर्यो")}
+
+    assert "<mark>कामदार</mark>" not in snippets["काम"]  # काम and कामदार are different words
+    assert "<mark>कामको</mark>" in snippets["काम"] and "<mark>कालो</mark>" not in snippets["काम"]
+    assert "<mark>Report</mark>" in snippets["report"]
+    assert "<mark>२०८१</mark>" in snippets["2081"]
+    assert "<mark>गर्\u200dयो</mark>" in snippets["गर्यो"]
