@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -63,6 +64,10 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         if settings.migrate_on_start and os.environ.get(MIGRATED_ENV) != "1":
             await anyio.to_thread.run_sync(upgrade_to_head, settings)
         worker = start_embedded_worker(settings)
+        # Everything made while starting (modules, routes, models) lives as long as the process:
+        # out of the collector's sight, a full collection no longer walks it mid-request.
+        gc.collect()
+        gc.freeze()
         log.info(
             "lekhamudra started env=%s database=%s storage=%s queue=%s embedded_worker=%s",
             settings.env,

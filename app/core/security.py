@@ -21,7 +21,7 @@ SESSION_COOKIE = "session_id"
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # token_urlsafe(32) is 43 characters
 
 
-HASH_THREAD_NICENESS = 10
+HASH_THREAD_NICENESS = 19
 
 
 def _lower_thread_priority() -> None:
