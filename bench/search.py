@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import platform
 import random
@@ -229,8 +230,9 @@ async def run(args: argparse.Namespace) -> str:
             f"{platform.python_version()}, default PostgreSQL settings. "
             f"Load average {load[0]:.2f} before, {load[1]:.2f} after.",
             "",
-            f"Indexing through `index_document` (tokenize, stem, one upsert per document, 500 per transaction): "
-            f"**{rate:,.0f} docs/s**. Index table with its GIN index: {index_mb:,.0f} MiB.",
+            "Indexing through `index_document` (tokenize, stem, one upsert per document, 500 per transaction): "
+            + (f"**{rate:,.0f} docs/s**" if not math.isnan(rate) else "not measured (a database kept with --keep)")
+            + f". Index table with its GIN indexes: {index_mb:,.0f} MiB.",
             "",
             "Query latency: `search(limit=20)` end to end from Python: count, ranked page, snippets, page numbers; "
             "words drawn uniformly from vocabulary ranks 100 to 3 000, phrases from generated text, "
