@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 import uuid
 from datetime import datetime
-from functools import reduce
+from functools import cache, reduce
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -98,10 +98,13 @@ async def get_document_with_role(
     return (row[0], row[1]) if row else None
 
 
+def _starred(document_id: ColumnElement[uuid.UUID], user_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+    return exists().where(DocumentStar.document_id == document_id, DocumentStar.user_id == user_id)
+
+
 def _read_view() -> HotQuery:
     user_id = bindparam("user_id", type_=Document.owner_id.type)
     is_member = exists().where(DocumentShare.document_id == Document.id, DocumentShare.user_id == user_id)
-    starred = exists().where(DocumentStar.document_id == Document.id, DocumentStar.user_id == user_id)
     seen_at = (
         select(DocumentRecent.seen_at)
         .where(DocumentRecent.document_id == Document.id, DocumentRecent.user_id == user_id)
@@ -118,7 +121,7 @@ def _read_view() -> HotQuery:
             *SUMMARY_COLUMNS,
             Document.content,
             role_of(user_id).label("role"),
-            starred.label("starred"),
+            _starred(Document.id, user_id).label("starred"),
             seen_at.label("seen_at"),
             *part_columns,
         )
@@ -146,6 +149,7 @@ async def get_visible_document(*, session: AsyncSession, user_id: uuid.UUID, doc
     return await session.scalar(stmt)
 
 
+@cache  # one per combination of options (72 at most), built and compiled on first use
 def _list_query(*, scope: Scope, sort: str, starred: bool, trashed: bool) -> HotQuery:
     """One query for a page of summaries and the total, as a UNION of the owned and the shared
     documents: each part walks its own index in the page's order and stops after `offset + limit`
@@ -153,7 +157,6 @@ def _list_query(*, scope: Scope, sort: str, starred: bool, trashed: bool) -> Hot
     rides on every row (`total`), counted per part."""
     user_id = bindparam("user_id", type_=Document.owner_id.type)
     window = bindparam("window", type_=Integer)
-    is_starred = exists().where(DocumentStar.document_id == Document.id, DocumentStar.user_id == user_id)
     column = _SORT_COLUMNS[sort.lstrip("-")]
     descending = sort.startswith("-")
     parts: list[Select[Any]] = []
@@ -174,7 +177,7 @@ def _list_query(*, scope: Scope, sort: str, starred: bool, trashed: bool) -> Hot
                 .where(member)
             )
     if starred:
-        parts = [part.where(is_starred) for part in parts]
+        parts = [part.where(_starred(Document.id, user_id)) for part in parts]
     total = reduce(operator.add, [select(func.count()).select_from(p.subquery()).scalar_subquery() for p in parts])
     # Each part as a subquery of its own: SQLite takes no ORDER BY/LIMIT on a UNION's members.
     ordered = [
@@ -184,24 +187,11 @@ def _list_query(*, scope: Scope, sort: str, starred: bool, trashed: bool) -> Hot
     page = union_all(*(select(p) for p in ordered)).subquery() if len(ordered) > 1 else ordered[0]
     key = page.c[column.key]
     return HotQuery(
-        select(page, is_starred_of(page.c.id, user_id).label("starred"), total.label("total"))
+        select(page, _starred(page.c.id, user_id).label("starred"), total.label("total"))
         .order_by(key.desc() if descending else key.asc(), page.c.id.desc())
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
     )
-
-
-def is_starred_of(document_id: ColumnElement[uuid.UUID], user_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
-    return exists().where(DocumentStar.document_id == document_id, DocumentStar.user_id == user_id)
-
-
-_LIST_QUERIES = {
-    (scope, sort, starred, trashed): _list_query(scope=scope, sort=sort, starred=starred, trashed=trashed)
-    for scope in ("all", "owned", "shared")
-    for sort in ("updated", "-updated", "created", "-created", "title", "-title")
-    for starred in (False, True)
-    for trashed in (False, True)
-}
 
 
 async def list_documents(
@@ -216,7 +206,7 @@ async def list_documents(
     offset: int,
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of summaries (no content) with the caller's role and star, and the total."""
-    query = _LIST_QUERIES[(scope, sort, starred, trashed)]
+    query = _list_query(scope=scope, sort=sort, starred=starred, trashed=trashed)
     rows = await query.all(db, user_id=user_id, window=offset + limit, limit=limit, offset=offset)
     if rows:
         return [{key: value for key, value in row.items() if key != "total"} for row in rows], rows[0]["total"]
