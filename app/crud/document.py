@@ -17,14 +17,13 @@ from sqlalchemy import (
     exists,
     func,
     literal,
-    or_,
     select,
     union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.crud.visibility import document_visible_to, member_where, owned_where, role_of
+from app.crud.visibility import document_visible_to, has_role, member_where, owned_where, role_of
 from app.db.hot import HotQuery, Row
 from app.db.session import Database
 from app.models import (
@@ -90,10 +89,7 @@ async def get_document_with_role(
     *, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID
 ) -> tuple[Document, str] | None:
     """The document and the caller's role on it, trashed or not; None if the caller has no role."""
-    is_member = exists().where(DocumentShare.document_id == Document.id, DocumentShare.user_id == user_id)
-    stmt = select(Document, role_of(user_id)).where(
-        Document.id == document_id, or_(Document.owner_id == user_id, is_member)
-    )
+    stmt = select(Document, role_of(user_id)).where(Document.id == document_id, has_role(user_id))
     row = (await session.execute(stmt)).first()
     return (row[0], row[1]) if row else None
 
@@ -104,7 +100,6 @@ def _starred(document_id: ColumnElement[uuid.UUID], user_id: ColumnElement[uuid.
 
 def _read_view() -> HotQuery:
     user_id = bindparam("user_id", type_=Document.owner_id.type)
-    is_member = exists().where(DocumentShare.document_id == Document.id, DocumentShare.user_id == user_id)
     seen_at = (
         select(DocumentRecent.seen_at)
         .where(DocumentRecent.document_id == Document.id, DocumentRecent.user_id == user_id)
@@ -127,10 +122,7 @@ def _read_view() -> HotQuery:
         )
         .outerjoin(DocumentFile, DocumentFile.document_id == Document.id)
         .outerjoin(OcrJob, OcrJob.document_id == Document.id)
-        .where(
-            Document.id == bindparam("document_id", type_=Document.id.type),
-            or_(Document.owner_id == user_id, is_member),
-        )
+        .where(Document.id == bindparam("document_id", type_=Document.id.type), has_role(user_id))
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Select, and_, case, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, exists, or_, select, union_all
 
 from app.models import Document, DocumentShare
 
@@ -60,7 +60,13 @@ def document_visible_to(user_id: uuid.UUID, permission: Permission = "read") -> 
     return Document.id.in_(visible_document_ids(user_id, permission))
 
 
-def role_of(user_id: uuid.UUID) -> ColumnElement[str | None]:
+def has_role(user_id: uuid.UUID | ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+    """On Document: `user_id` owns it or is a member, trashed or not (the caller decides)."""
+    is_member = exists().where(DocumentShare.document_id == Document.id, DocumentShare.user_id == user_id)
+    return or_(Document.owner_id == user_id, is_member)
+
+
+def role_of(user_id: uuid.UUID | ColumnElement[uuid.UUID]) -> ColumnElement[str | None]:
     """The caller's role on each Document row: 'owner', the share's role, or NULL."""
     share_role = (
         select(DocumentShare.role)

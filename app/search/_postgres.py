@@ -87,20 +87,11 @@ def _pair_lexemes(term: Term) -> list[str]:
     ]
 
 
-def _phrase(term: Term, weight: str = "") -> str:
+def _phrase(term: Term) -> str:
+    """The term's tokens, each next to the one before; with a prefix, the last one is one."""
     last = len(term.tokens) - 1
-    parts = []
-    for i, token in enumerate(term.tokens):
-        label = ("*" if term.prefix and i == last else "") + weight
-        parts.append(_quote(token) + (":" + label if label else ""))
+    parts = [_quote(token) + (":*" if term.prefix and i == last else "") for i, token in enumerate(term.tokens)]
     return "(" + " <-> ".join(parts) + ")"
-
-
-def tsquery_literals(query: ParsedQuery) -> tuple[str, str]:
-    """(the full tsquery, the required terms restricted to the title's weight A)."""
-    full = " & ".join([_phrase(t) for t in query.required] + ["!" + _phrase(t) for t in query.excluded])
-    title = " & ".join(_phrase(t, "A") for t in query.required)
-    return full, title
 
 
 @dataclass(frozen=True)
@@ -123,13 +114,12 @@ def match_queries(query: ParsedQuery) -> MatchQueries:
     pairs = [lexeme for t in query.required if len(t.tokens) > 1 for lexeme in _pair_lexemes(t)]
     check = [_phrase(t) for t in query.required if len(t.tokens) > 2]
     check += ["!" + _phrase(t) for t in query.excluded]
-    full, _title_weighted = tsquery_literals(query)
     return MatchQueries(
         words=" & ".join(words) or None,
         pairs=" & ".join(pairs) or None,
         check=" & ".join(check) or None,
         title=" & ".join(_phrase(t) for t in query.required),
-        rank=full,
+        rank=" & ".join([_phrase(t) for t in query.required] + ["!" + _phrase(t) for t in query.excluded]),
     )
 
 
