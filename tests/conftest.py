@@ -17,6 +17,7 @@ from sqlalchemy import text
 from app.core.config import Settings
 from app.db.migrate import upgrade_to_head
 from app.models import Base
+from app.ocr import OcrEngine, tessdata_dir
 from main import create_app
 from tests.databases import fresh_database, is_postgres
 
@@ -133,6 +134,21 @@ async def bob_client(new_client: ClientFactory, sign_up: SignUp) -> httpx.AsyncC
 # CI sets LEKHAMUDRA_NO_SKIPS=1: there, a test that skips (say, for missing Tesseract data) is a
 # failure, so nothing is silently skipped. Locally, skips stay skips, each with its reason.
 _skipped: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def tessdata() -> Path:
+    found = tessdata_dir()
+    if found is None:
+        pytest.skip("no Tesseract language data: apt-get install tesseract-ocr-nep tesseract-ocr-eng")
+    return found
+
+
+@pytest.fixture(scope="module")
+def engine(tessdata: Path) -> Iterator[OcrEngine]:
+    """Real Tesseract in a child process, one per test module."""
+    with OcrEngine(tessdata, page_timeout=60) as ocr:
+        yield ocr
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

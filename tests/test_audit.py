@@ -5,7 +5,7 @@ can change or remove a row."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -60,12 +60,6 @@ async def owner(new_client: ClientFactory, sign_up: SignUp) -> Person:
 @pytest.fixture
 async def member(new_client: ClientFactory, sign_up: SignUp) -> Person:
     return await sign_up_as(new_client, sign_up, "member")
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[OcrEngine]:
-    with OcrEngine(tessdata_dir(), page_timeout=60) as ocr_engine:
-        yield ocr_engine
 
 
 def activity_url(doc_id: str) -> str:

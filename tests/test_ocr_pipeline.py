@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,12 +26,6 @@ pytestmark = [
 ]
 UPLOAD = "/api/v1/documents/upload"
 DOCS = "/api/v1/documents"
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[OcrEngine]:
-    with OcrEngine(tessdata_dir(), page_timeout=60) as ocr_engine:
-        yield ocr_engine
 
 
 class Enqueued(list):

@@ -10,7 +10,6 @@ link, a finished OCR run, the trash). A refusal must leave the document exactly 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,12 +73,6 @@ ENDPOINTS = [
     Endpoint("read OCR",               "GET",    "/ocr",                (200, 200, 200, 404, 401)),
     Endpoint("re-run OCR",             "POST",   "/ocr",                (202, 202, 403, 404, 401), {}, given=OCR_DONE),
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[OcrEngine]:
-    with OcrEngine(tessdata_dir(), page_timeout=60) as ocr_engine:
-        yield ocr_engine
 
 
 @pytest.fixture

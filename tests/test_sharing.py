@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -84,12 +83,6 @@ async def stranger(new_client: ClientFactory, sign_up: SignUp) -> Person:
 @pytest.fixture
 def anonymous(new_client: ClientFactory) -> httpx.AsyncClient:
     return new_client()
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[OcrEngine]:
-    with OcrEngine(tessdata_dir(), page_timeout=60) as ocr_engine:
-        yield ocr_engine
 
 
 async def rows_for(app: FastAPI, model: Any, doc_id: str) -> int:
