@@ -242,6 +242,18 @@ async def test_list_offset_past_the_end_is_an_empty_page(client: httpx.AsyncClie
     assert page["total"] == 1
 
 
+@pytest.mark.parametrize("offset", [2**31 - 100, 2**31 - 1])
+async def test_list_offset_at_the_largest_allowed_value_is_an_empty_page(
+    client: httpx.AsyncClient, offset: int
+) -> None:
+    await create_doc(client)
+
+    response = await client.get(DOCS, params={"offset": offset, "limit": 100})
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"items": [], "total": 1, "limit": 100, "offset": offset}
+
+
 @pytest.mark.parametrize("limit", [1, 100])
 async def test_list_accepts_limit_at_its_bounds(client: httpx.AsyncClient, limit: int) -> None:
     response = await client.get(DOCS, params={"limit": limit})

@@ -9,6 +9,7 @@ from functools import cache, reduce
 from typing import Any, Literal
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Integer,
     Select,
@@ -148,7 +149,7 @@ def _list_query(*, scope: Scope, sort: str, starred: bool, trashed: bool) -> Hot
     rows, so a page costs the same however many documents the user (or the table) has. The total
     rides on every row (`total`), counted per part."""
     user_id = bindparam("user_id", type_=Document.owner_id.type)
-    window = bindparam("window", type_=Integer)
+    window = bindparam("window", type_=BigInteger)  # offset + limit: may pass 2**31 - 1
     column = _SORT_COLUMNS[sort.lstrip("-")]
     descending = sort.startswith("-")
     parts: list[Select[Any]] = []

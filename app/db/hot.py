@@ -13,15 +13,33 @@ timestamptz (aware UTC), text, integers, booleans.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from app.db.session import Database
 
 Row = Mapping[str, Any]
+
+
+@asynccontextmanager
+async def _connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection that goes back to the pool only after a query that succeeded.
+
+    The pool does not reset connections (see `_keep_as_is`), and asyncpg leaves a connection
+    mid-statement when it cannot encode an argument: the server then holds the statement's
+    transaction and its table locks, blocking any migration, until the connection's next query.
+    A connection whose query failed for any reason is closed instead (the pool opens another)."""
+    async with pool.acquire() as conn:
+        try:
+            yield conn
+        except BaseException:
+            conn.terminate()
+            raise
 
 
 class HotQuery:
@@ -46,7 +64,7 @@ class HotQuery:
         if pool is None:
             async with db.read_engine.connect() as conn:
                 return (await conn.execute(self.statement, params)).mappings().first()
-        async with pool.acquire() as conn:
+        async with _connection(pool) as conn:
             return await conn.fetchrow(self.sql, *self._args(params))
 
     async def all(self, db: Database, **params: Any) -> list[Row]:
@@ -54,5 +72,5 @@ class HotQuery:
         if pool is None:
             async with db.read_engine.connect() as conn:
                 return list((await conn.execute(self.statement, params)).mappings().all())
-        async with pool.acquire() as conn:
+        async with _connection(pool) as conn:
             return list(await conn.fetch(self.sql, *self._args(params)))
