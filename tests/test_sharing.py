@@ -626,7 +626,34 @@ async def test_trash_older_than_the_retention_is_purged_with_its_file(
     assert [row.details["reason"] for row in await audit_rows(app, "document.purge")] == ["retention"]
 
 
+async def test_starring_from_many_requests_at_once_leaves_one_star(app: FastAPI, owner: Person) -> None:
+    # Several documents: whether two requests meet between check and insert depends on timing.
+    docs = [await create_doc(owner.client, title=f"Starred {i}") for i in range(5)]
+
+    for doc in docs:
+        responses = await asyncio.gather(*(owner.client.put(f"{DOCS}/{doc['id']}/star") for _ in range(10)))
+
+        assert [r.status_code for r in responses] == [204] * 10
+        assert await rows_for(app, DocumentStar, doc["id"]) == 1
+    assert sorted(await titles(owner.client, starred="true")) == [doc["title"] for doc in docs]
+
+
 # --- duplicate ----------------------------------------------------------------------------------
+
+
+async def test_duplicating_a_document_whose_file_is_gone_from_storage_is_404_and_copies_nothing(
+    app: FastAPI, owner: Person
+) -> None:
+    doc = await upload(owner.client, title="Scan")
+    for path in stored_objects(app):
+        path.unlink()
+
+    response = await owner.client.post(f"{DOCS}/{doc['id']}/duplicate")
+
+    assert response.status_code == 404, response.text
+    assert response.json()["code"] == "file_missing"
+    assert await titles(owner.client) == ["Scan"]
+    assert await audit_rows(app, "document.duplicate") == []
 
 
 @needs_tesseract
@@ -811,6 +838,27 @@ async def test_a_naive_expiry_time_is_422(owner: Person) -> None:
     response = await owner.client.post(f"{DOCS}/{doc['id']}/links", json={"expires_at": "2099-01-01T00:00:00"})
 
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize("expires_at", ["9999-12-31T23:59:59-14:00", "9999-12-31T23:59:59.999999-23:59"])
+async def test_an_expiry_time_past_the_last_day_python_has_in_utc_is_422(owner: Person, expires_at: str) -> None:
+    doc = await create_doc(owner.client)
+
+    response = await owner.client.post(f"{DOCS}/{doc['id']}/links", json={"expires_at": expires_at})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_error"
+    assert (await owner.client.get(f"{DOCS}/{doc['id']}/links")).json() == []
+
+
+async def test_an_expiry_time_is_stored_and_shown_in_utc(owner: Person) -> None:
+    doc = await create_doc(owner.client)
+
+    response = await owner.client.post(f"{DOCS}/{doc['id']}/links", json={"expires_at": "2099-01-01T05:45:00+05:45"})
+
+    assert response.status_code == 201, response.text
+    listed = (await owner.client.get(f"{DOCS}/{doc['id']}/links")).json()
+    assert [link["expires_at"] for link in listed] == ["2099-01-01T00:00:00Z"]
 
 
 async def test_a_revoked_link_is_404_and_cannot_be_revoked_twice(owner: Person, anonymous: httpx.AsyncClient) -> None:

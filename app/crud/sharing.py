@@ -51,9 +51,10 @@ async def delete_share(*, session: AsyncSession, document_id: uuid.UUID, user_id
 
 
 async def set_star(*, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID, now: datetime) -> None:
-    if await session.get(DocumentStar, (user_id, document_id)) is None:
-        session.add(DocumentStar(user_id=user_id, document_id=document_id, created_at=now))
-        await session.flush()
+    """Star it; starring twice, even at the same moment from two requests, leaves one star."""
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(DocumentStar).values(user_id=user_id, document_id=document_id, created_at=now)
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["user_id", "document_id"]))
 
 
 async def clear_star(*, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID) -> None:

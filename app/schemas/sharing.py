@@ -4,11 +4,11 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.common import InputModel
 from app.schemas.ocr import OcrSummary
-from app.schemas.types import Email
+from app.schemas.types import Email, UtcDatetime
 
 MemberRole = Literal["viewer", "editor"]
 
@@ -30,7 +30,7 @@ class MemberRead(BaseModel):
 
 
 class LinkCreate(InputModel):
-    expires_at: AwareDatetime | None = None
+    expires_at: UtcDatetime | None = None
     password: str | None = Field(default=None, min_length=1, max_length=128)
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
 
 MAX_CONTENT_BYTES = 5 * 1024 * 1024
 MAX_INT32 = 2**31 - 1
@@ -81,3 +82,14 @@ FullName = Annotated[
 ]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), _Store]
 Content = Annotated[str, _Store, AfterValidator(_content_size)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past the last representable day in UTC
+        raise ValueError("must be a date and time that exists in UTC (before year 10000)") from None
+
+
+# An aware date and time, converted to UTC (what the UTC columns store).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]

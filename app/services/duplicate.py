@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import search
-from app.core.errors import Conflict
+from app.core.errors import Conflict, NotFound
 from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
 from app.db.session import after_commit
@@ -15,7 +15,7 @@ from app.models import Document
 from app.services import audit
 from app.services.audit import document_target
 from app.services.documents import Access
-from app.storage import Storage, new_object_key
+from app.storage import Storage, StorageNotFound, new_object_key
 from app.worker import Queue
 
 _SUFFIX = " (copy)"
@@ -37,7 +37,10 @@ async def duplicate_document(
     file = await ocr_crud.get_file(session=session, document_id=source.id)
     if file is not None:
         key = new_object_key()
-        await storage.copy(file.storage_key, key)
+        try:
+            await storage.copy(file.storage_key, key)
+        except StorageNotFound:  # gone from storage (or purged meanwhile): the copy is not made
+            raise NotFound("The file is missing from storage", code="file_missing") from None
         await ocr_crud.create_file(
             session=session,
             document_id=copy.id,
