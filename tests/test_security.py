@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -44,6 +45,7 @@ REFUSED_HEADERS = {
     "no origin, cross-site fetch": {"Sec-Fetch-Site": "cross-site"},
     "no origin, untrusted referer": {"Referer": f"{EVIL}/page"},
     "no origin, referer on a look-alike host": {"Referer": "http://localhost:3000.evil.example/page"},
+    "no origin, referer that is not a URL": {"Referer": "http://[::1/x"},
 }
 
 ALLOWED_HEADERS = {
@@ -411,3 +413,56 @@ async def test_password_hashing_runs_below_the_event_loops_priority() -> None:
     assert hashing_thread > niceness()
     assert await passwords.verify(hashed, "correct horse battery") is True
     assert await passwords.verify(hashed, "wrong horse battery") is False
+
+
+# --- Hostile bodies and headers: a clear 4xx, never a 500 ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 1000 + "]" * 1000, '{"a":' * 2000 + "1" + "}" * 2000, "1" * 4301, '{"email": ' + "9" * 4301 + "}"],
+    ids=["arrays nested 1000 deep", "objects nested 2000 deep", "a 4301-digit number", "a 4301-digit field"],
+)
+async def test_json_that_python_cannot_read_is_a_422_on_the_auth_routes(client: httpx.AsyncClient, body: str) -> None:
+    for path in ("/api/v1/auth/login", "/api/v1/auth/signup"):
+        response = await client.post(path, content=body, headers={"Content-Type": "application/json"})
+
+        assert_error_shape(response, 422, "validation_error")
+
+
+async def _raw_post(app: FastAPI, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, dict[str, Any]]:
+    """One request straight into the ASGI app, with header bytes no HTTP client would send."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], json.loads(body)
+
+
+@pytest.mark.parametrize("value", [b"\xb2", b"1\xb2", b"\xb9\xb3"], ids=["superscript two", "1 then ²", "¹³"])
+@pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/documents/upload"])
+async def test_a_content_length_of_non_ascii_digits_is_a_400(app: FastAPI, path: str, value: bytes) -> None:
+    status, body = await _raw_post(app, path, [(b"content-length", value)])
+
+    assert status == 400
+    assert body["code"] == "bad_request"

@@ -28,7 +28,9 @@ async def _read_json(request: Request) -> Any:
     raw = await request.body()
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    # ValueError covers JSONDecodeError, UnicodeDecodeError and integers over Python's 4 300
+    # digits; RecursionError is a body nested too deep (`[[[[…`).
+    except (ValueError, RecursionError) as exc:
         raise RequestValidationError(
             [{"type": "json_invalid", "loc": ("body",), "msg": f"Malformed JSON: {exc}", "input": None}]
         ) from None

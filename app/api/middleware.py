@@ -47,6 +47,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def content_length(value: str | None) -> int | None:
+    """A Content-Length header's value; None when absent or not ASCII digits (`"²".isdigit()`
+    is true, and `int("²")` raises)."""
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
+
+
 async def send_json(
     send: Send, status: int, body: dict[str, object], headers: Iterable[tuple[bytes, bytes]] = ()
 ) -> None:
@@ -183,7 +189,10 @@ class OriginCheckMiddleware:
             return True
         referer = _header(scope, b"referer")
         if referer:
-            parts = urlsplit(referer)
+            try:
+                parts = urlsplit(referer)
+            except ValueError:  # not a URL at all (`http://[::1/x`): no origin we trust
+                return True
             return f"{parts.scheme}://{parts.netloc}".lower() not in self.trusted
         return False
 
@@ -219,11 +228,12 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         max_bytes = self.path_limits.get(scope["path"], self.default_max_bytes)
-        declared = _header(scope, b"content-length")
-        if scope["path"] in self.self_checked_paths and declared is not None and declared.isdigit():
+        header = _header(scope, b"content-length")
+        declared = content_length(header)
+        if scope["path"] in self.self_checked_paths and declared is not None:
             pass
-        elif declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
-            status, code = (413, "request_too_large") if declared.isdigit() else (400, "bad_request")
+        elif header is not None and (declared is None or declared > max_bytes):
+            status, code = (413, "request_too_large") if declared is not None else (400, "bad_request")
             await send_json(send, status, {"detail": f"Request body must be at most {max_bytes} bytes", "code": code})
             return
         received = 0

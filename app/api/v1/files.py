@@ -18,6 +18,7 @@ from app.api.deps import (
     StorageDep,
     actor_of,
 )
+from app.api.middleware import content_length
 from app.api.multipart import iter_multipart
 from app.api.streaming import file_download
 from app.core.errors import NotFound
@@ -79,7 +80,7 @@ async def upload(
         parts=iter_multipart(request),
         installed_languages=installed,
         now=now,
-        declared_bytes=int(length) if (length := request.headers.get("content-length", "")).isdigit() else None,
+        declared_bytes=content_length(request.headers.get("content-length")),
     )
     async with db.unit_of_work(write=False) as session:
         document = await document_crud.get_visible_document(session=session, user_id=user.id, document_id=document_id)
