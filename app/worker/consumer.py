@@ -45,8 +45,12 @@ def embedded_main() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.data_dir / EMBEDDED_LOCK, "w") as lock:
         # Several server workers each start one of these; the others wait here and take over
-        # only if the holder dies.
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        # only if the holder dies. Stopped while waiting (Ctrl-C on `serve --workers N`): nothing
+        # was running, so nothing to say.
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except KeyboardInterrupt:
+            return
         run_consumer(settings, workers=1, worker_type="thread")
 
 
