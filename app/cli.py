@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from app.core.config import get_settings
+from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 
 cli = typer.Typer(help="Lekhamudra: document sharing with Nepali + English OCR.", no_args_is_help=True)
@@ -32,14 +32,13 @@ def serve(
     """Run the API server (applies pending migrations first in dev)."""
     import uvicorn
 
-    from app.db.migrate import upgrade_to_head
     from main import MIGRATED_ENV
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.migrate_on_start:
-        upgrade_to_head(settings)
+        _upgrade(settings)
         os.environ[MIGRATED_ENV] = "1"
     if workers > 1 and not reload:
         # Each server worker counts its own requests; Prometheus' multiprocess mode adds them up.
@@ -60,14 +59,26 @@ def serve(
     )
 
 
+def _upgrade(settings: Settings) -> None:
+    """Migrate to head; a database that cannot be reached or does not exist is one line, exit 1."""
+    from sqlalchemy.exc import DBAPIError
+
+    from app.db.migrate import upgrade_to_head
+
+    try:
+        upgrade_to_head(settings)
+    except (DBAPIError, OSError) as exc:
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        typer.echo(f"error: cannot migrate the database: {reason}", err=True)
+        raise typer.Exit(1) from None
+
+
 @db_cli.command("upgrade")
 def db_upgrade() -> None:
     """Apply all pending migrations."""
-    from app.db.migrate import upgrade_to_head
-
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    upgrade_to_head(settings)
+    _upgrade(settings)
     typer.echo("Database is up to date.")
 
 

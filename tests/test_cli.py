@@ -7,12 +7,14 @@ import os
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import make_url
 from typer.testing import CliRunner, Result
 
 from app.cli import cli
@@ -20,7 +22,7 @@ from app.core.config import get_settings
 from app.db.migrate import PROJECT_ROOT
 from main import create_app
 from tests.conftest import make_settings, unique_email
-from tests.databases import fresh_database
+from tests.databases import TEST_DATABASE_URL, fresh_database, is_postgres
 
 PASSWORD = "secret-pass-1"
 
@@ -77,6 +79,30 @@ def test_db_upgrade_reports_database_up_to_date(cli_database: str) -> None:
 
     assert result.exit_code == 0, result.output
     assert "Database is up to date" in result.output
+
+
+def test_db_upgrade_on_a_database_that_does_not_exist_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("ENV", "POSTGRES_DB", "POSTGRES_HOST", "AUTO_MIGRATE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    if is_postgres():  # the server answers; the database was never created
+        url = make_url(TEST_DATABASE_URL).set(database=f"lekhamudra_missing_{uuid.uuid4().hex[:8]}")
+        missing, expected = url.render_as_string(hide_password=False), "does not exist"
+    else:  # SQLite cannot make a file in a folder that is not there
+        missing, expected = f"sqlite:///{tmp_path / 'no-such-folder' / 'db.sqlite'}", "unable to open database file"
+    monkeypatch.setenv("DATABASE_URL", missing)
+    get_settings.cache_clear()
+    try:
+        result = run("db", "upgrade")
+    finally:
+        get_settings.cache_clear()
+
+    assert result.exit_code == 1
+    assert result.output.startswith("error: cannot migrate the database: "), result.output
+    assert expected in result.output
+    assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
 
 
 def test_db_upgrade_again_is_harmless(migrated: str) -> None:
