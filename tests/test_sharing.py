@@ -564,6 +564,27 @@ async def test_trash_and_restore_bring_the_document_back_for_everyone(
     assert (await editor.client.patch(f"{DOCS}/{doc['id']}", json={"title": "Edited"})).status_code == 200
 
 
+async def test_racing_trash_restore_and_purge_requests_change_the_document_once_each(
+    app: FastAPI, owner: Person
+) -> None:
+    # Several documents: whether two requests meet between check and write depends on timing.
+    docs = [await create_doc(owner.client, title=f"Raced {i}") for i in range(3)]
+
+    async def at_once(method: str, path: str, **params: str) -> list[int]:
+        calls = (owner.client.request(method, path, params=params) for _ in range(6))
+        return sorted(r.status_code for r in await asyncio.gather(*calls))
+
+    for doc in docs:
+        url = f"{DOCS}/{doc['id']}"
+        assert await at_once("DELETE", url) == [204] + [409] * 5
+        assert await at_once("POST", f"{url}/restore") == [200] + [409] * 5
+        await owner.client.delete(url)
+        assert await at_once("DELETE", url, permanent="true") == [204] + [404] * 5
+
+    for action in ("document.trash", "document.restore", "document.purge"):
+        assert len(await audit_rows(app, action)) == len(docs) * (2 if action == "document.trash" else 1)
+
+
 async def test_a_trashed_document_cannot_be_edited_until_restored(owner: Person) -> None:
     doc = await create_doc(owner.client)
     await owner.client.delete(f"{DOCS}/{doc['id']}")

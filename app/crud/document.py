@@ -240,13 +240,21 @@ async def get_document_version(*, session: AsyncSession, document_id: uuid.UUID)
     return await session.scalar(select(Document.version).where(Document.id == document_id))
 
 
-async def set_trashed(*, session: AsyncSession, document_id: uuid.UUID, trashed_at: datetime | None) -> None:
-    await session.execute(update(Document).where(Document.id == document_id).values(trashed_at=trashed_at))
+async def set_trashed(*, session: AsyncSession, document_id: uuid.UUID, trashed_at: datetime | None) -> bool:
+    """Move into the trash (a time) or out of it (None); False if it already was there (or out),
+    as when two requests race: only one of them changes the row."""
+    already = Document.trashed_at.is_not(None) if trashed_at is not None else Document.trashed_at.is_(None)
+    result = await session.execute(
+        update(Document).where(Document.id == document_id, ~already).values(trashed_at=trashed_at)
+    )
+    return result.rowcount == 1
 
 
-async def delete_document(*, session: AsyncSession, document_id: uuid.UUID) -> None:
-    """Delete the row; versions, shares, links, stars, recents, file row and OCR rows cascade."""
-    await session.execute(delete(Document).where(Document.id == document_id))
+async def delete_document(*, session: AsyncSession, document_id: uuid.UUID) -> bool:
+    """Delete the row (versions, shares, links, stars, recents, file row and OCR rows cascade);
+    False if it was already gone."""
+    result = await session.execute(delete(Document).where(Document.id == document_id))
+    return result.rowcount == 1
 
 
 async def list_trash_older_than(*, session: AsyncSession, cutoff: datetime, limit: int) -> list[Document]:

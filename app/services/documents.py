@@ -186,14 +186,17 @@ async def restore_version(
 
 async def trash_document(*, session: AsyncSession, access: Access, now: datetime) -> None:
     _ensure_not_trashed(access.document)
-    await document_crud.set_trashed(session=session, document_id=access.document.id, trashed_at=now)
+    if not await document_crud.set_trashed(session=session, document_id=access.document.id, trashed_at=now):
+        raise Conflict("The document is in the trash; restore it first", code="document_trashed")
     await audit.record(session, "document.trash", actor=access.actor, target=document_target(access.document.id))
 
 
 async def restore_from_trash(*, session: AsyncSession, access: Access) -> None:
-    if access.document.trashed_at is None:
+    restored = access.document.trashed_at is not None and await document_crud.set_trashed(
+        session=session, document_id=access.document.id, trashed_at=None
+    )
+    if not restored:
         raise Conflict("The document is not in the trash", code="not_trashed")
-    await document_crud.set_trashed(session=session, document_id=access.document.id, trashed_at=None)
     await audit.record(session, "document.restore", actor=access.actor, target=document_target(access.document.id))
 
 
@@ -203,7 +206,8 @@ async def purge_document(
     """Delete the row (versions, shares, links, stars, file and OCR rows cascade) and, once that
     is committed, its stored file. Its audit rows stay."""
     file = await ocr_crud.get_file(session=session, document_id=document.id)
-    await document_crud.delete_document(session=session, document_id=document.id)
+    if not await document_crud.delete_document(session=session, document_id=document.id):
+        raise NotFound("Document not found")  # purged meanwhile by another request
     await audit.record(
         session,
         "document.purge",

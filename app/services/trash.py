@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from datetime import datetime, timedelta
 
+from app.core.errors import NotFound
 from app.crud import document as document_crud
 from app.crud import periodic as periodic_crud
 from app.db.session import Database
@@ -24,9 +26,10 @@ async def purge_expired_trash(*, db: Database, storage: Storage, now: datetime, 
                 session=session, cutoff=now - retention, limit=PURGE_BATCH
             )
             for document in batch:
-                await purge_document(
-                    session=session, storage=storage, document=document, actor=None, reason="retention"
-                )
+                with suppress(NotFound):  # its owner purged it meanwhile
+                    await purge_document(
+                        session=session, storage=storage, document=document, actor=None, reason="retention"
+                    )
         purged += len(batch)
         if len(batch) < PURGE_BATCH:
             log.info("trash.purged count=%d", purged)
