@@ -78,7 +78,8 @@ async def run_import(settings: Settings, *, paths: list[Path], owner: str, langu
                 progress.advance(task)
         if wait:
             # Embedded mode: make sure a worker exists (it waits quietly if a server already runs one).
-            worker = start_embedded_worker(settings)
+            # Its routine INFO lines would only interleave with the progress shown here.
+            worker = start_embedded_worker(settings.model_copy(update={"log_level": "WARNING"}))
             await _follow(db, results, console)
         _summary(console, results) if wait else _listing(console, results)
         return 0 if all(r.error is None for r in results) else 1
