@@ -26,7 +26,8 @@ _TOKEN = re.compile(rf"(?:[^\W_]|[{_MARKS}])+")
 _RAW_TOKEN = re.compile(rf"(?:[^\W_]|[{_MARKS}\u200c\u200d])+")
 RAW_WORD_CHAR = re.compile(rf"(?:[^\W_]|[{_MARKS}\u200c\u200d])")
 _DEVANAGARI = re.compile("[\u0900-\u097f]")
-_HAS_BASE = re.compile(r"[^\W_]")
+_HAS_BASE = _BASE = re.compile(r"[^\W_]")  # a letter or digit, not a mark
+_MIN_STEM_LETTERS = 2
 
 _nepali = snowballstemmer.stemmer("nepali")
 _english = snowballstemmer.stemmer("english")
@@ -36,12 +37,12 @@ _NEEDS_TRANSLATE = re.compile("[\u200c\u200d\u0966-\u096f]")
 
 
 def normalize(text: str) -> str:
-    """NFC, no ZWJ/ZWNJ, ASCII digits, case-folded."""
-    text = unicodedata.normalize("NFC", text)
+    """No ZWJ/ZWNJ, ASCII digits, then NFC (a joiner between a letter and its mark would keep
+    them from composing), case-folded."""
     # str.translate with a dict walks every character in Python; most text has nothing to change.
     if _NEEDS_TRANSLATE.search(text):
         text = text.translate(_JOINERS).translate(_DEVANAGARI_DIGITS)
-    return text.casefold()
+    return unicodedata.normalize("NFC", text).casefold()
 
 
 @lru_cache(maxsize=200_000)
@@ -52,12 +53,51 @@ def stem(token: str) -> str:
     stemmer = _nepali if _DEVANAGARI.search(token) else _english
     # Snowball Nepali strips one suffix of a stack per pass (महानगरपालिकाको -> महानगरपालिका, which
     # itself stems to महानगरपालि): repeating until nothing changes gives every form one stem.
-    # A word that is all suffix (को, ले) would stem to nothing: it stays itself.
+    # A word that is all suffix (को, ले) would stem to nothing: it stays itself. A stem of one
+    # letter is no stem (it strips दी from नदी, नदीमा, नदीको: न would match every word stemmed
+    # to न): then only a postposition is taken off (नदीमा -> नदी), if one is there.
     for _ in range(3):
         stemmed = stemmer.stemWord(token) or token
+        if len(_BASE.findall(stemmed)) < _MIN_STEM_LETTERS:
+            stemmed = _without_postposition(token)
         if stemmed == token:
             break
         token = stemmed
+    return token
+
+
+# Case markers and the plural, longest first; taken off only where Snowball would over-stem.
+_POSTPOSITIONS = sorted(
+    [
+        "हरूले",
+        "हरूलाई",
+        "हरूको",
+        "हरूमा",
+        "हरूबाट",
+        "हरू",
+        "हरु",
+        "लाई",
+        "बाट",
+        "देखि",
+        "सँग",
+        "सम्म",
+        "भन्दा",
+        "ले",
+        "मा",
+        "को",
+        "का",
+        "की",
+    ],
+    key=len,
+    reverse=True,
+)
+
+
+def _without_postposition(token: str) -> str:
+    for suffix in _POSTPOSITIONS:
+        rest = token.removesuffix(suffix)
+        if rest != token and len(_BASE.findall(rest)) >= _MIN_STEM_LETTERS:
+            return rest
     return token
 
 

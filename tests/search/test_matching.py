@@ -22,6 +22,9 @@ CORPUS = {
     "budget": ("Budget speech आ.व. २०८१/८२", "The Finance Minister presented the budget for 2081/82."),
     "old_budget": ("पुरानो बजेट", "आर्थिक वर्ष २०८०/८१ को बजेट।"),
     "mixed": ("Kathmandu notice", "Kathmandu महानगरपालिकाको notice: सबै office बन्द।"),
+    "river": ("नदीहरूको अवस्था", "बागमती नदीमा बाढी आयो।"),
+    "na": ("छोटो वाक्य", "म न जान्छु।"),
+    "nukta_zwj": ("ऩ अक्षर", "यो ऩ हो।"),  # U+0929, precomposed
 }
 
 CASES = [
@@ -64,6 +67,11 @@ CASES = [
     ("BUDGET", {"budget"}),
     ("सरकार", {"knowledge"}),
     ("नेपाल", set()),
+    # Snowball strips दी from नदी (to न): a one-letter stem is refused, a postposition comes off instead.
+    ("नदी", {"river"}),
+    ("नदीमा", {"river"}),
+    ("न", {"na"}),
+    ("न\u200d\u093c", {"nukta_zwj"}),  # a joiner between the letter and its nukta is ignored
 ]
 
 

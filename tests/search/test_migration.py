@@ -19,6 +19,7 @@ from app.core.config import Settings
 from app.db.migrate import alembic_config, upgrade_to_head
 from app.db.session import Database
 from app.models import Base, Document, OcrPage, User
+from app.search import _engine as search_engine_of
 from app.search import include_name, search
 from tests.conftest import make_settings
 from tests.databases import fresh_database
@@ -75,6 +76,37 @@ async def test_upgrade_indexes_documents_already_there(empty_settings: Settings)
 
     # Words, and phrases (answered on PostgreSQL from the pairs the later migration adds).
     assert found == {query: [(document_id, 2)] for query in found}
+
+
+async def test_upgrade_reindexes_documents_tokenized_the_old_way(empty_settings: Settings) -> None:
+    await anyio.to_thread.run_sync(_migrate, empty_settings, "0006_search_pairs_title")
+    db = Database(empty_settings.sqlalchemy_url)
+    owner, document_id = uuid.uuid4(), uuid.uuid4()
+    try:
+        async with db.unit_of_work() as session:
+            session.add(User(id=owner, email="old@example.com", password_hash="x"))
+            await session.flush()
+            content = "बागमती नदीमा बाढी"
+            session.add(
+                Document(id=document_id, owner_id=owner, title="खबर", content=content, updated_at=datetime.now(UTC))
+            )
+            await session.flush()
+            # As the tokenizer before 0007 indexed it: Snowball's one-letter stem of नदीमा.
+            await search_engine_of(session).index(
+                session, document_id=document_id, title=["खबर"], body=["बागमती", "न", "बाढी"]
+            )
+
+        await anyio.to_thread.run_sync(upgrade_to_head, empty_settings)
+
+        found = {}
+        for query in ("नदी", "नदीमा", "न", '"बागमती नदी"'):
+            async with db.unit_of_work(write=False) as session:
+                page = await search(session, query=query, visible=Document.owner_id == owner, limit=10, offset=0)
+            found[query] = [h.document_id for h in page.hits]
+    finally:
+        await db.dispose()
+
+    assert found == {"नदी": [document_id], "नदीमा": [document_id], "न": [], '"बागमती नदी"': [document_id]}
 
 
 def _schema_diff(conn: sa.Connection) -> list[Any]:

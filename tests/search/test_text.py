@@ -68,3 +68,16 @@ def test_normalize_is_nfc_without_joiners() -> None:
 
 def test_stacked_suffixes_reach_the_same_stem() -> None:
     assert tokens("महानगरपालिकाको") == tokens("महानगरपालिका")
+
+
+def test_a_stem_of_one_letter_is_not_taken() -> None:
+    # Snowball Nepali strips दी from नदी, नदीमा, नदीको: न would match every word stemmed to न.
+    assert tokens("नदी") == ["नदी"]
+    assert tokens("नदीमा") == tokens("नदीहरूले") == tokens("नदीको") == ["नदी"]
+    assert tokens("सकिने") == ["सकि"]  # one pass (सकि) is fine, the next (स) is not taken
+    assert tokens("न") == ["न"]
+
+
+def test_a_joiner_between_a_letter_and_its_mark_is_ignored() -> None:
+    assert tokens("न\u200d\u093c") == tokens("\u0929") == ["\u0929"]
+    assert tokens("cafe\u200c\u0301") == tokens("café")
