@@ -26,7 +26,7 @@ _TOKEN = re.compile(rf"(?:[^\W_]|[{_MARKS}])+")
 _RAW_TOKEN = re.compile(rf"(?:[^\W_]|[{_MARKS}\u200c\u200d])+")
 RAW_WORD_CHAR = re.compile(rf"(?:[^\W_]|[{_MARKS}\u200c\u200d])")
 _DEVANAGARI = re.compile("[\u0900-\u097f]")
-_HAS_BASE = _BASE = re.compile(r"[^\W_]")  # a letter or digit, not a mark
+_BASE = re.compile(r"[^\W_]")  # a letter or digit, not a mark
 _MIN_STEM_LETTERS = 2
 
 _nepali = snowballstemmer.stemmer("nepali")
@@ -105,7 +105,7 @@ def words(normalized: str) -> Iterator[str]:
     """The unstemmed tokens of normalized text; a run of marks with no base character is dropped."""
     for match in _TOKEN.finditer(normalized):
         token = match.group()
-        if _HAS_BASE.search(token):
+        if _BASE.search(token):
             yield token[:MAX_TOKEN_CHARS]
 
 
