@@ -110,9 +110,13 @@ async def note_download(*, session: AsyncSession, db: Database, access: Access) 
     after_finish(session, record_download)
 
 
-def _ensure_not_trashed(document: Document) -> None:
+def _in_trash() -> Conflict:
+    return Conflict("The document is in the trash; restore it first", code="document_trashed")
+
+
+def ensure_not_trashed(document: Document) -> None:
     if document.trashed_at is not None:
-        raise Conflict("The document is in the trash; restore it first", code="document_trashed")
+        raise _in_trash()
 
 
 async def edit_document(
@@ -131,7 +135,7 @@ async def edit_document(
     records the new version and an audit event.
     """
     document = access.document
-    _ensure_not_trashed(document)
+    ensure_not_trashed(document)
     if any(v != document.version for v in expected_versions):
         raise _conflict(document.version)
     changes = {key: value for key, value in changes.items() if getattr(document, key) != value}
@@ -185,17 +189,14 @@ async def restore_version(
 
 
 async def trash_document(*, session: AsyncSession, access: Access, now: datetime) -> None:
-    _ensure_not_trashed(access.document)
+    # The update is the check: of two requests racing, only one moves it.
     if not await document_crud.set_trashed(session=session, document_id=access.document.id, trashed_at=now):
-        raise Conflict("The document is in the trash; restore it first", code="document_trashed")
+        raise _in_trash()
     await audit.record(session, "document.trash", actor=access.actor, target=document_target(access.document.id))
 
 
 async def restore_from_trash(*, session: AsyncSession, access: Access) -> None:
-    restored = access.document.trashed_at is not None and await document_crud.set_trashed(
-        session=session, document_id=access.document.id, trashed_at=None
-    )
-    if not restored:
+    if not await document_crud.set_trashed(session=session, document_id=access.document.id, trashed_at=None):
         raise Conflict("The document is not in the trash", code="not_trashed")
     await audit.record(session, "document.restore", actor=access.actor, target=document_target(access.document.id))
 

@@ -7,14 +7,14 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import search
-from app.core.errors import Conflict, NotFound
+from app.core.errors import NotFound
 from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
 from app.db.session import after_commit
 from app.models import Document
 from app.services import audit
 from app.services.audit import document_target
-from app.services.documents import Access
+from app.services.documents import Access, ensure_not_trashed
 from app.storage import Storage, StorageNotFound, new_object_key
 from app.worker import Queue
 
@@ -29,8 +29,7 @@ async def duplicate_document(
     *, session: AsyncSession, storage: Storage, queue: Queue, access: Access, now: datetime
 ) -> Document:
     source = access.document
-    if source.trashed_at is not None:
-        raise Conflict("The document is in the trash; restore it first", code="document_trashed")
+    ensure_not_trashed(source)
     copy = await document_crud.create_document(
         session=session, owner_id=access.actor.id, title=copy_title(source.title), content=source.content, now=now
     )
