@@ -16,7 +16,6 @@ then recency order; the rest follow in that order.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -41,22 +40,21 @@ def _quote(token: str) -> str:
 
 def tsvector_literal(title: list[str], body: list[str]) -> str:
     """Title at weight A from position 1; body at weight B after a gap, so no phrase spans both."""
-    positions: dict[str, list[str]] = defaultdict(list)
-    placed = [(p, tok, "A") for p, tok in enumerate(title, 1)]
-    placed += [(p, tok, "B") for p, tok in enumerate(body, len(title) + 2)]
+    positions: dict[str, list[str]] = {}
     size = 0
-    for position, token, weight in placed:
-        entry = positions.get(token)
-        if entry is None:
-            size += len(token.encode()) + 8
-            if size > _MAX_TSVECTOR_BYTES:
-                continue
-            entry = positions[token]
-        if len(entry) < _MAX_POSITIONS_PER_LEXEME and position <= _MAX_POSITION:
-            entry.append(f"{position}{weight}")
-            size += 2
-        elif not entry:  # past the last position PostgreSQL keeps: still findable, without position
-            entry.append(f"{_MAX_POSITION}{weight}")
+    for first, stream, weight in ((1, title, "A"), (len(title) + 2, body, "B")):
+        for position, token in enumerate(stream, first):
+            entry = positions.get(token)
+            if entry is None:
+                size += len(token.encode()) + 8
+                if size > _MAX_TSVECTOR_BYTES:
+                    continue
+                entry = positions[token] = []
+            if len(entry) < _MAX_POSITIONS_PER_LEXEME and position <= _MAX_POSITION:
+                entry.append(f"{position}{weight}")
+                size += 2
+            elif not entry:  # past the last position PostgreSQL keeps: still findable, without position
+                entry.append(f"{_MAX_POSITION}{weight}")
     return " ".join(f"{_quote(tok)}:{','.join(pos)}" for tok, pos in positions.items())
 
 
