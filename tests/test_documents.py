@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from app.core.security import SESSION_COOKIE
@@ -163,6 +164,63 @@ async def test_malformed_json_create_is_refused_and_creates_nothing(client: http
 
     assert_validation_error(response)
     assert (await client.get(DOCS)).json()["total"] == 0
+
+
+_REFUSE_CREATE_EVENT = {
+    "postgresql": [
+        "CREATE FUNCTION test_refuse_event() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$"
+        " LANGUAGE plpgsql",
+        "CREATE TRIGGER test_refuse_event BEFORE INSERT ON audit_events FOR EACH ROW"
+        " WHEN (NEW.action = 'document.create') EXECUTE FUNCTION test_refuse_event()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER test_refuse_event BEFORE INSERT ON audit_events WHEN NEW.action = 'document.create'"
+        " BEGIN SELECT RAISE(ABORT, 'refused'); END",
+    ],
+}
+_ALLOW_CREATE_EVENT = {
+    "postgresql": ["DROP TRIGGER test_refuse_event ON audit_events", "DROP FUNCTION test_refuse_event()"],
+    "sqlite": ["DROP TRIGGER test_refuse_event"],
+}
+
+
+async def _run_sql(app: FastAPI, statements: dict[str, list[str]]) -> None:
+    async with app.state.db.engine.begin() as conn:
+        for statement in statements[conn.dialect.name]:
+            await conn.execute(sa.text(statement))
+
+
+async def test_a_create_that_fails_at_its_last_write_leaves_nothing_behind(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The document, its first version, its search entry and its audit event are one write: when
+    the event cannot be written, none of the others is there either."""
+    await _run_sql(app, _REFUSE_CREATE_EVENT)
+    try:
+        response = await client.post(DOCS, json={"title": "Half written", "content": "काठमाडौं"})
+    finally:
+        await _run_sql(app, _ALLOW_CREATE_EVENT)
+
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert (await client.get(DOCS)).json()["total"] == 0
+    assert (await client.get("/api/v1/search", params={"q": "काठमाडौं"})).json()["total"] == 0
+    async with app.state.db.engine.connect() as conn:
+        for table, count in _COUNT_CREATED.items():
+            assert await conn.scalar(sa.text(count)) == 0, table
+    # The same request once the event can be written: everything is there.
+    created = await create_doc(client, title="Half written", content="काठमाडौं")
+    assert (await client.get("/api/v1/search", params={"q": "काठमाडौंमा"})).json()["total"] == 1
+    versions = (await client.get(f"{DOCS}/{created['id']}/versions")).json()
+    assert [v["version"] for v in versions] == [1]
+
+
+_COUNT_CREATED = {
+    "documents": "SELECT count(*) FROM documents",
+    "document_versions": "SELECT count(*) FROM document_versions",
+    "search_documents": "SELECT count(*) FROM search_documents",
+    "audit_events": "SELECT count(*) FROM audit_events WHERE action = 'document.create'",
+}
 
 
 LONE_SURROGATE_BODIES = {

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import operator
 import uuid
 from datetime import datetime
 from functools import cache, reduce
 from typing import Any, Literal
 
+import asyncpg
 from sqlalchemy import (
+    JSON,
     BigInteger,
     ColumnElement,
     Integer,
     Select,
+    Text,
     bindparam,
+    cast,
     delete,
     exists,
     func,
+    insert,
     literal,
     select,
     union_all,
@@ -24,10 +30,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import search
 from app.crud.visibility import document_visible_to, has_role, member_where, owned_where, role_of
-from app.db.hot import HotQuery, Row
+from app.db.hot import HotQuery, HotWrite, Row
 from app.db.session import Database
 from app.models import (
+    AuditEvent,
     Document,
     DocumentFile,
     DocumentRecent,
@@ -52,10 +60,10 @@ SUMMARY_COLUMNS = (
 )
 
 
-async def create_document(
-    *, session: AsyncSession, owner_id: uuid.UUID, title: str, content: str, now: datetime
-) -> Document:
-    document = Document(
+def new_document(*, owner_id: uuid.UUID, title: str, content: str, now: datetime) -> Document:
+    """A document's first state, not yet added anywhere."""
+    return Document(
+        id=uuid.uuid4(),
         owner_id=owner_id,
         title=title,
         content=content,
@@ -65,10 +73,21 @@ async def create_document(
         created_by=owner_id,
         updated_by=owner_id,
     )
+
+
+async def create_document(
+    *, session: AsyncSession, owner_id: uuid.UUID, title: str, content: str, now: datetime
+) -> Document:
+    document = new_document(owner_id=owner_id, title=title, content=content, now=now)
+    await add_new(session=session, document=document)
+    return document
+
+
+async def add_new(*, session: AsyncSession, document: Document) -> None:
+    """Add a document from `new_document` and its first version."""
     session.add(document)
     await session.flush()
-    await add_version(session=session, document=document, author_id=owner_id)
-    return document
+    await add_version(session=session, document=document, author_id=document.owner_id)
 
 
 async def add_version(*, session: AsyncSession, document: Document, author_id: uuid.UUID | None) -> None:
@@ -84,6 +103,51 @@ async def add_version(*, session: AsyncSession, document: Document, author_id: u
         )
     )
     await session.flush()
+
+
+_EVENT_COLUMNS = tuple(c.key for c in AuditEvent.__table__.columns if c.key != "id")
+
+
+def _insert_new() -> HotWrite:
+    """A new document, its first version, its search index row and its audit event: one statement."""
+    document = insert(Document).values(
+        id=bindparam("document_id"),
+        **{name: bindparam(name) for name in ("owner_id", "title", "content", "version", "created_at")},
+        updated_at=bindparam("created_at"),
+        created_by=bindparam("owner_id"),
+        updated_by=bindparam("owner_id"),
+    )
+    version = insert(DocumentVersion).values(
+        document_id=bindparam("document_id"),
+        version=bindparam("version"),
+        title=bindparam("title"),
+        content=bindparam("content"),
+        author_id=bindparam("owner_id"),
+        created_at=bindparam("created_at"),
+    )
+    event = insert(AuditEvent).values(
+        {
+            name: cast(bindparam(f"event_{name}", type_=Text), JSON)
+            if name == "details"
+            else bindparam(f"event_{name}")
+            for name in _EVENT_COLUMNS
+        }
+    )
+    ctes = [version.cte("new_version"), search.postgres_index_row().cte("new_index"), event.cte("new_event")]
+    new = document.returning(Document.id).cte("new_document")
+    return HotWrite(select(new.c.id).add_cte(*ctes))
+
+
+_INSERT_NEW = _insert_new()
+
+
+async def insert_new(*, pool: asyncpg.Pool, document: Document, index: dict[str, str], event: AuditEvent) -> None:
+    """Write a new document (from `new_document`) at version 1 with its index row (`index`:
+    `search.postgres_index_values`) and its `document.create` event, atomically (PostgreSQL)."""
+    columns = {name: getattr(document, name) for name in ("owner_id", "title", "content", "version", "created_at")}
+    events = {f"event_{name}": getattr(event, name) for name in _EVENT_COLUMNS}
+    events["event_details"] = json.dumps(event.details)
+    await _INSERT_NEW.run(pool, document_id=document.id, **columns, **index, **events)
 
 
 async def get_document_with_role(

@@ -8,7 +8,14 @@ run on asyncpg's own pool. On SQLite, and outside the server's event loop, it ru
 engine as any Core statement. Both return rows as mappings with the same values.
 
 Only for single SELECTs whose columns asyncpg decodes itself to what the models hold: uuid,
-timestamptz (aware UTC), text, integers, booleans.
+timestamptz (aware UTC), text, integers, booleans; parameters of those types too (JSON goes as
+text cast in the statement).
+
+A `HotWrite` is one statement that writes several tables through data-modifying CTEs
+(`WITH a AS (INSERT ...), b AS (INSERT ...) SELECT ...`): atomic by itself, in one round trip
+where the ORM makes six (BEGIN, an INSERT per table, COMMIT). PostgreSQL only (SQLite has no
+INSERT inside WITH): its caller asks `db.driver_pool()` and, given None, does the same writes
+through the ORM in one unit of work.
 """
 
 from __future__ import annotations
@@ -42,7 +49,9 @@ async def _connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
             raise
 
 
-class HotQuery:
+class _Compiled:
+    """A statement compiled once for asyncpg, its parameters given by name per call."""
+
     def __init__(self, statement: sa.Select[Any]) -> None:
         self.statement = statement
         compiled = statement.compile(dialect=asyncpg_dialect())
@@ -59,6 +68,8 @@ class HotQuery:
         values = self.defaults | params
         return [values[name] for name in self.names]
 
+
+class HotQuery(_Compiled):
     async def first(self, db: Database, **params: Any) -> Row | None:
         pool = await db.driver_pool()
         if pool is None:
@@ -74,3 +85,9 @@ class HotQuery:
                 return list((await conn.execute(self.statement, params)).mappings().all())
         async with _connection(pool) as conn:
             return list(await conn.fetch(self.sql, *self._args(params)))
+
+
+class HotWrite(_Compiled):
+    async def run(self, pool: asyncpg.Pool, **params: Any) -> Row | None:
+        async with _connection(pool) as conn:
+            return await conn.fetchrow(self.sql, *self._args(params))

@@ -35,6 +35,8 @@ __all__ = [
     "include_name",
     "index_document",
     "parse_query",
+    "postgres_index_row",
+    "postgres_index_values",
     "reindex_document",
     "remove_document",
     "search",
@@ -84,6 +86,16 @@ async def index_document(
     await _engine(session).index(
         session, document_id=document_id, title=tokens(title), body=body_tokens(content, pages)
     )
+
+
+def postgres_index_row() -> sa.Insert:
+    """PostgreSQL's upsert of one document's index row, for a statement that writes the document
+    too (a CTE); its parameters are `document_id` and `postgres_index_values(...)`."""
+    return _postgres.upsert_statement()
+
+
+def postgres_index_values(*, title: str, content: str, pages: list[tuple[int, str]]) -> dict[str, str]:
+    return _postgres.index_values(tokens(title), body_tokens(content, pages))
 
 
 async def reindex_document(session: AsyncSession, *, document_id: uuid.UUID) -> None:

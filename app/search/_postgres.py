@@ -130,10 +130,21 @@ def index_values(title: list[str], body: list[str]) -> dict[str, str]:
     }
 
 
+def upsert_statement() -> sa.Insert:
+    """Insert or replace one document's row; binds `document_id` and the literals of
+    `index_values`. Also a CTE of a document's first write (see app.db.hot.HotWrite)."""
+    literals = {name: sa.cast(sa.bindparam(name, type_=sa.Text), TSVECTOR) for name in ("tsv", "title_tsv", "pairs")}
+    stmt = insert(docs).values(document_id=sa.bindparam("document_id", type_=docs.c.document_id.type), **literals)
+    return stmt.on_conflict_do_update(
+        index_elements=[docs.c.document_id], set_={name: stmt.excluded[name] for name in literals}
+    )
+
+
+_UPSERT = upsert_statement()
+
+
 async def index(session: AsyncSession, *, document_id: uuid.UUID, title: list[str], body: list[str]) -> None:
-    values = {name: sa.cast(literal, TSVECTOR) for name, literal in index_values(title, body).items()}
-    stmt = insert(docs).values(document_id=document_id, **values)
-    await session.execute(stmt.on_conflict_do_update(index_elements=[docs.c.document_id], set_=values))
+    await session.execute(_UPSERT, {"document_id": document_id, **index_values(title, body)})
 
 
 async def remove(session: AsyncSession, *, document_id: uuid.UUID) -> None:

@@ -40,9 +40,14 @@ class Actor:
 request_origin: ContextVar[RequestOrigin | None] = ContextVar("request_origin", default=None)
 
 
-def _event(
-    action: str, actor: Actor | None, target: tuple[str, uuid.UUID | str] | None, details: dict[str, Any] | None
+def new_event(
+    action: str,
+    *,
+    actor: Actor | None,
+    target: tuple[str, uuid.UUID | str] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> AuditEvent:
+    """An event of the request being served (not yet added anywhere)."""
     origin = request_origin.get()
     return AuditEvent(
         occurred_at=utcnow(),
@@ -65,7 +70,7 @@ async def record(
     target: tuple[str, uuid.UUID | str] | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    await audit_crud.add_event(session=session, event=_event(action, actor, target, details))
+    await audit_crud.add_event(session=session, event=new_event(action, actor=actor, target=target, details=details))
 
 
 async def record_alone(
@@ -78,7 +83,9 @@ async def record_alone(
 ) -> None:
     try:
         async with db.unit_of_work() as session:
-            await audit_crud.add_event(session=session, event=_event(action, actor, target, details))
+            await audit_crud.add_event(
+                session=session, event=new_event(action, actor=actor, target=target, details=details)
+            )
     except Exception:  # the refusal still stands; a lost event must not turn it into a 500
         log.exception("could not record audit event %s", action)
 
@@ -92,7 +99,9 @@ def record_refusal(
     target: tuple[str, uuid.UUID | str] | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    event = _event(action, actor, target, details)  # built now, while the request's origin is known
+    event = new_event(
+        action, actor=actor, target=target, details=details
+    )  # built now, while the request's origin is known
 
     async def write() -> None:
         try:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import search
 from app.core.errors import Conflict, NotFound
+from app.crud import audit as audit_crud
 from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
 from app.crud import sharing as sharing_crud
@@ -44,12 +45,20 @@ def _conflict(current_version: int) -> Conflict:
     )
 
 
-async def create_document(*, session: AsyncSession, actor: Actor, title: str, content: str, now: datetime) -> Document:
-    document = await document_crud.create_document(
-        session=session, owner_id=actor.id, title=title, content=content, now=now
-    )
-    await search.index_document(session, document_id=document.id, title=title, content=content, pages=[])
-    await audit.record(session, "document.create", actor=actor, target=document_target(document.id))
+async def create_document(*, db: Database, actor: Actor, title: str, content: str, now: datetime) -> Document:
+    """A new document, its first version, its search index entry and its `document.create` event,
+    all or nothing: on PostgreSQL one statement on the driver, elsewhere one unit of work."""
+    document = document_crud.new_document(owner_id=actor.id, title=title, content=content, now=now)
+    event = audit.new_event("document.create", actor=actor, target=document_target(document.id))
+    pool = await db.driver_pool()
+    if pool is not None:
+        index = search.postgres_index_values(title=title, content=content, pages=[])
+        await document_crud.insert_new(pool=pool, document=document, index=index, event=event)
+        return document
+    async with db.unit_of_work() as session:
+        await document_crud.add_new(session=session, document=document)
+        await search.index_document(session, document_id=document.id, title=title, content=content, pages=[])
+        await audit_crud.add_event(session=session, event=event)
     return document
 
 

@@ -64,10 +64,10 @@ async def _read(session: SessionDep, access: Access, response: Response) -> Docu
     "", status_code=status.HTTP_201_CREATED, responses=error_responses(401, 403, 413, 415, 422), dependencies=[JsonBody]
 )
 async def create_document(
-    document_in: DocumentCreate, user: CurrentUser, session: SessionDep, now: NowDep, response: Response
+    document_in: DocumentCreate, user: CurrentUser, db: DatabaseDep, now: NowDep, response: Response
 ) -> DocumentRead:
     document = await document_service.create_document(
-        session=session, actor=actor_of(user), title=document_in.title, content=document_in.content, now=now
+        db=db, actor=actor_of(user), title=document_in.title, content=document_in.content, now=now
     )
     response.headers["etag"] = f'"{document.version}"'
     # A new document has no file, OCR job or star yet: nothing more to read back.
