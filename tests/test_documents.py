@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from app.core.security import SESSION_COOKIE
+from app.services import documents as document_service
 from tests.conftest import ClientFactory
 
 DOCS = "/api/v1/documents"
@@ -556,6 +557,35 @@ async def test_of_concurrent_edits_naming_one_version_exactly_one_wins(client: h
     stored = await get_doc(client, doc["id"])
     assert stored["version"] == 2
     assert stored["title"] == winner["title"]
+
+
+@pytest.mark.parametrize("attempts", [3, 1], ids=["optimistic", "then-locking"])
+async def test_concurrent_edits_naming_no_version_are_all_kept(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, attempts: int
+) -> None:
+    """Last writer wins, but no edit is lost: each one is a version of its own, with its event,
+    and the search index holds the content that won. (On PostgreSQL an edit is first tried at the
+    version read; after `attempts` lost races it takes the row lock.)"""
+    monkeypatch.setattr(document_service, "_EDIT_ATTEMPTS", attempts)
+    doc = await create_doc(client, content="शुरु")
+    url = f"{DOCS}/{doc['id']}"
+    words = ["पहिलो", "दोस्रो", "तेस्रो", "चौथो", "पाँचौं", "छैटौं"]
+
+    responses = await asyncio.gather(*(client.patch(url, json={"content": word}) for word in words))
+
+    assert [r.status_code for r in responses] == [200] * len(words), [r.text for r in responses]
+    assert sorted(r.json()["version"] for r in responses) == list(range(2, 2 + len(words)))
+    stored = await get_doc(client, doc["id"])
+    assert stored["version"] == 1 + len(words)
+    versions = (await client.get(f"{url}/versions")).json()
+    assert sorted(v["version"] for v in versions) == list(range(1, 2 + len(words)))
+    assert {r.json()["content"] for r in responses} == set(words)
+    search = "/api/v1/search"
+    for word in words:
+        hits = (await client.get(search, params={"q": word})).json()["total"]
+        assert hits == (1 if word == stored["content"] else 0), word
+    events = (await client.get(f"{url}/activity")).json()["items"]
+    assert sum(event["action"] == "document.update" for event in events) == len(words)
 
 
 # --- delete -------------------------------------------------------------------------------

@@ -12,14 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.middleware import SET_COOKIE_KEY
 from app.core.config import Settings
-from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, UnsupportedMedia
+from app.core.errors import NotFound, Unauthorized, UnsupportedMedia
 from app.core.security import SESSION_COOKIE, Passwords, clear_session_cookie_header, session_cookie_header
-from app.crud import document as document_crud
 from app.crud.session import SessionUser
-from app.crud.visibility import Permission, can
+from app.crud.visibility import Permission
 from app.db.session import Database
 from app.services.audit import Actor
-from app.services.documents import Access
+from app.services.documents import Access, ensure_allowed, load_access
 from app.services.sessions import ClientInfo, SessionPolicy, resolve_session
 from app.services.throttle import AuthThrottle
 from app.storage import Storage
@@ -150,25 +149,15 @@ def actor_of(user: SessionUser) -> Actor:
 
 async def get_document_access(document_id: str, user: CurrentUser, session: SessionDep) -> Access:
     """The document and the caller's role; 404 if they may not see it (never revealing it exists)."""
-    found = await document_crud.get_document_with_role(
-        session=session, user_id=user.id, document_id=_parse_id(document_id)
-    )
-    if found is None:
-        raise NotFound("Document not found")
-    document, role = found
-    if document.trashed_at is not None and role != "owner":
-        raise NotFound("Document not found")
-    return Access(document=document, role=role, actor=actor_of(user))
+    return await load_access(session=session, actor=actor_of(user), document_id=_parse_id(document_id))
 
 
 def _requiring(permission: Permission, *, in_trash: bool = False) -> Callable[[Access], Awaitable[Access]]:
     async def check(access: Annotated[Access, Depends(get_document_access)]) -> Access:
         # Visible but not allowed: 403 (a caller who cannot see it got 404 above).
-        if not can(access.role, permission):
-            raise Forbidden(f"Your role ({access.role}) does not allow this", code="forbidden")
-        # A trashed document is frozen: its owner may read, restore or purge it, nothing else.
-        if access.document.trashed_at is not None and not in_trash:
-            raise Conflict("The document is in the trash; restore it first", code="document_trashed")
+        ensure_allowed(
+            access.role, trashed=access.document.trashed_at is not None, permission=permission, in_trash=in_trash
+        )
         return access
 
     return check

@@ -28,6 +28,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import search
@@ -43,6 +44,7 @@ from app.models import (
     DocumentStar,
     DocumentVersion,
     OcrJob,
+    OcrPage,
 )
 
 Scope = Literal["all", "owned", "shared"]
@@ -108,6 +110,23 @@ async def add_version(*, session: AsyncSession, document: Document, author_id: u
 _EVENT_COLUMNS = tuple(c.key for c in AuditEvent.__table__.columns if c.key != "id")
 
 
+def _event_binds() -> list[ColumnElement[Any]]:
+    """An audit event's columns as parameters `event_<column>` (see `_event_params`)."""
+    columns = AuditEvent.__table__.c
+    return [
+        cast(bindparam(f"event_{name}", type_=Text), JSON)
+        if name == "details"
+        else bindparam(f"event_{name}", type_=columns[name].type)
+        for name in _EVENT_COLUMNS
+    ]
+
+
+def _event_params(event: AuditEvent) -> dict[str, Any]:
+    params = {f"event_{name}": getattr(event, name) for name in _EVENT_COLUMNS}
+    params["event_details"] = json.dumps(event.details)
+    return params
+
+
 def _insert_new() -> HotWrite:
     """A new document, its first version, its search index row and its audit event: one statement."""
     document = insert(Document).values(
@@ -125,14 +144,7 @@ def _insert_new() -> HotWrite:
         author_id=bindparam("owner_id"),
         created_at=bindparam("created_at"),
     )
-    event = insert(AuditEvent).values(
-        {
-            name: cast(bindparam(f"event_{name}", type_=Text), JSON)
-            if name == "details"
-            else bindparam(f"event_{name}")
-            for name in _EVENT_COLUMNS
-        }
-    )
+    event = insert(AuditEvent).values(dict(zip(_EVENT_COLUMNS, _event_binds(), strict=True)))
     ctes = [version.cte("new_version"), search.postgres_index_row().cte("new_index"), event.cte("new_event")]
     new = document.returning(Document.id).cte("new_document")
     return HotWrite(select(new.c.id).add_cte(*ctes))
@@ -145,9 +157,89 @@ async def insert_new(*, pool: asyncpg.Pool, document: Document, index: dict[str,
     """Write a new document (from `new_document`) at version 1 with its index row (`index`:
     `search.postgres_index_values`) and its `document.create` event, atomically (PostgreSQL)."""
     columns = {name: getattr(document, name) for name in ("owner_id", "title", "content", "version", "created_at")}
-    events = {f"event_{name}": getattr(event, name) for name in _EVENT_COLUMNS}
-    events["event_details"] = json.dumps(event.details)
-    await _INSERT_NEW.run(pool, document_id=document.id, **columns, **index, **events)
+    await _INSERT_NEW.run(pool, document_id=document.id, **columns, **index, **_event_params(event))
+
+
+def _update_at_version() -> HotWrite:
+    """An edit of the version that was read: the document, its new version, its index row, its
+    audit event and the editor's "recent" row, in one statement. Each part reads the UPDATE's
+    RETURNING, so if the version moved on, the document went to the trash or its OCR pages
+    changed since they were read, nothing at all is written (no row comes back)."""
+    author = bindparam("author_id", type_=Document.updated_by.type)
+    now = bindparam("now", type_=Document.updated_at.type)
+    updated = (
+        update(Document)
+        .where(
+            Document.id == bindparam("document_id", type_=Document.id.type),
+            Document.version == bindparam("read_version", type_=Integer),
+            Document.trashed_at.is_(None),
+            # The OCR pages indexed are the ones read (OCR may finish in between).
+            select(func.count()).where(OcrPage.document_id == Document.id).scalar_subquery()
+            == bindparam("page_count", type_=Integer),
+        )
+        .values(
+            title=bindparam("new_title", type_=Document.title.type),
+            content=bindparam("new_content", type_=Document.content.type),
+            version=Document.version + 1,
+            updated_at=now,
+            updated_by=author,
+        )
+        .returning(Document.id, Document.version, Document.title, Document.content)
+        .cte("updated")
+    )
+    version = insert(DocumentVersion).from_select(
+        ["document_id", "version", "title", "content", "author_id", "created_at"],
+        select(updated.c.id, updated.c.version, updated.c.title, updated.c.content, author, now),
+    )
+    event = insert(AuditEvent).from_select(list(_EVENT_COLUMNS), select(*_event_binds()).select_from(updated))
+    recent = pg_insert(DocumentRecent).from_select(
+        ["user_id", "document_id", "seen_at"], select(author, updated.c.id, now)
+    )
+    recent = recent.on_conflict_do_update(
+        index_elements=[DocumentRecent.user_id, DocumentRecent.document_id],
+        set_={"seen_at": recent.excluded.seen_at},
+        where=DocumentRecent.seen_at <= recent.excluded.seen_at,
+    )
+    ctes = [
+        version.cte("new_version"),
+        search.postgres_index_row(updated.c.id).cte("new_index"),
+        event.cte("new_event"),
+        recent.cte("recent"),
+    ]
+    return HotWrite(select(updated.c.version).add_cte(*ctes))
+
+
+_UPDATE_AT_VERSION = _update_at_version()
+
+
+async def update_at_version(
+    *,
+    pool: asyncpg.Pool,
+    document_id: uuid.UUID,
+    read_version: int,
+    title: str,
+    content: str,
+    author_id: uuid.UUID,
+    now: datetime,
+    page_count: int,
+    index: dict[str, str],
+    event: AuditEvent,
+) -> bool:
+    """Save an edit made to `read_version` of a document with `page_count` OCR pages, indexed
+    as `index` (PostgreSQL); False, writing nothing, if it is no longer as read or is in the trash."""
+    row = await _UPDATE_AT_VERSION.run(
+        pool,
+        document_id=document_id,
+        read_version=read_version,
+        page_count=page_count,
+        new_title=title,
+        new_content=content,
+        author_id=author_id,
+        now=now,
+        **index,
+        **_event_params(event),
+    )
+    return row is not None
 
 
 async def get_document_with_role(

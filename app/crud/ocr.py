@@ -10,10 +10,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crud.document import add_version
+from app.db.hot import HotQuery
+from app.db.session import Database
 from app.models import Document, DocumentFile, DocumentStar, OcrJob, OcrPage
 
 ACTIVE = ("queued", "processing")
@@ -80,6 +82,18 @@ async def create_job(
 
 async def get_job(*, session: AsyncSession, document_id: uuid.UUID) -> OcrJob | None:
     return await session.get(OcrJob, document_id, populate_existing=True)
+
+
+_PAGE_TEXTS = HotQuery(
+    select(OcrPage.number, OcrPage.text)
+    .where(OcrPage.document_id == bindparam("document_id", type_=OcrPage.document_id.type))
+    .order_by(OcrPage.number)
+)
+
+
+async def page_texts(*, db: Database, document_id: uuid.UUID) -> list[tuple[int, str]]:
+    """A document's OCR pages as (number, text), on their own connection."""
+    return [(row["number"], row["text"]) for row in await _PAGE_TEXTS.all(db, document_id=document_id)]
 
 
 async def list_pages(*, session: AsyncSession, document_id: uuid.UUID) -> list[OcrPage]:

@@ -88,19 +88,22 @@ async def index_document(
     )
 
 
-def postgres_index_row() -> sa.Insert:
+def postgres_index_row(document_id: sa.ColumnElement[uuid.UUID] | None = None) -> sa.Insert:
     """PostgreSQL's upsert of one document's index row, for a statement that writes the document
-    too (a CTE); its parameters are `document_id` and `postgres_index_values(...)`."""
-    return _postgres.upsert_statement()
+    too (a CTE); its parameters are `postgres_index_values(...)` and `document_id`, unless given
+    as a column of another CTE."""
+    return _postgres.upsert_statement(document_id)
 
 
 def postgres_index_values(*, title: str, content: str, pages: list[tuple[int, str]]) -> dict[str, str]:
     return _postgres.index_values(tokens(title), body_tokens(content, pages))
 
 
-async def reindex_document(session: AsyncSession, *, document_id: uuid.UUID) -> None:
-    """Index a document as it now stands in the database (after an edit, OCR, a restore)."""
-    document = await session.scalar(
+async def reindex_document(session: AsyncSession, *, document_id: uuid.UUID, current: Document | None = None) -> None:
+    """Index a document as it now stands in the database (after an edit, OCR, a restore):
+    `current` when the caller holds the row as it just wrote it (an UPDATE's RETURNING), else
+    read again. Its OCR pages are read either way."""
+    document = current or await session.scalar(
         sa.select(Document).where(Document.id == document_id).execution_options(populate_existing=True)
     )
     if document is None:

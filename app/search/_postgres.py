@@ -130,11 +130,14 @@ def index_values(title: list[str], body: list[str]) -> dict[str, str]:
     }
 
 
-def upsert_statement() -> sa.Insert:
-    """Insert or replace one document's row; binds `document_id` and the literals of
-    `index_values`. Also a CTE of a document's first write (see app.db.hot.HotWrite)."""
+def upsert_statement(document_id: sa.ColumnElement[uuid.UUID] | None = None) -> sa.Insert:
+    """Insert or replace one document's row, from the literals of `index_values` (bound by name).
+    `document_id`: a parameter of that name, or a column of a CTE (an UPDATE's RETURNING), which
+    makes the row depend on that CTE's (see app.db.hot.HotWrite)."""
+    if document_id is None:
+        document_id = sa.bindparam("document_id", type_=docs.c.document_id.type)
     literals = {name: sa.cast(sa.bindparam(name, type_=sa.Text), TSVECTOR) for name in ("tsv", "title_tsv", "pairs")}
-    stmt = insert(docs).values(document_id=sa.bindparam("document_id", type_=docs.c.document_id.type), **literals)
+    stmt = insert(docs).from_select(["document_id", *literals], sa.select(document_id, *literals.values()))
     return stmt.on_conflict_do_update(
         index_elements=[docs.c.document_id], set_={name: stmt.excluded[name] for name in literals}
     )

@@ -11,11 +11,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import search
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, Forbidden, NotFound
 from app.crud import audit as audit_crud
 from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
 from app.crud import sharing as sharing_crud
+from app.crud.visibility import Permission, can
 from app.db.hot import Row
 from app.db.session import Database, after_commit, after_finish
 from app.models import Document
@@ -35,6 +36,23 @@ class Access:
     document: Document
     role: str
     actor: Actor
+
+
+def ensure_visible(role: str | None, *, trashed: bool) -> str:
+    """404 for a caller with no role, or for a trashed document to anyone but its owner (never
+    revealing that it exists); else the role."""
+    if role is None or (trashed and role != "owner"):
+        raise NotFound("Document not found")
+    return role
+
+
+def ensure_allowed(role: str, *, trashed: bool, permission: Permission, in_trash: bool = False) -> None:
+    """403 when the role does not allow `permission`; 409 when the document is in the trash and
+    the action is not one for a trashed document (its owner may read, restore or purge it)."""
+    if not can(role, permission):
+        raise Forbidden(f"Your role ({role}) does not allow this", code="forbidden")
+    if trashed and not in_trash:
+        raise _in_trash()
 
 
 def _conflict(current_version: int) -> Conflict:
@@ -68,22 +86,99 @@ def _part(row: Row, prefix: str) -> dict[str, Any] | None:
     return None if all(value is None for value in values.values()) else values
 
 
-async def open_document(*, db: Database, actor: Actor, document_id: uuid.UUID, now: datetime) -> DocumentRead:
-    """A reader opens a document: one query for all they see of it; 404 if they have no role
-    (or it is in its owner's trash and they are not the owner). The view is noted when due."""
+async def _visible_view(*, db: Database, actor: Actor, document_id: uuid.UUID) -> tuple[Row, bool]:
+    """The read view (app.crud.document.get_read_view) of a document the caller may see, and
+    whether it is in the trash; 404 if they have no role (or it is trashed and not theirs)."""
     row = await document_crud.get_read_view(db=db, user_id=actor.id, document_id=document_id)
-    if row is None or (row["trashed_at"] is not None and row["role"] != "owner"):
+    if row is None:
         raise NotFound("Document not found")
-    if row["seen_at"] is None or now - row["seen_at"] >= VIEW_EVERY:
-        await _record_view(db=db, actor=actor, document_id=document_id, now=now)
+    trashed = row["trashed_at"] is not None
+    ensure_visible(row["role"], trashed=trashed)
+    return row, trashed
+
+
+def _read_of(row: Row, changed: dict[str, Any] | None = None) -> DocumentRead:
+    """The full view from a read view row, with `changed` columns as they now are."""
     file, ocr = _part(row, "file_"), _part(row, "ocr_")
-    read = DocumentRead.model_validate({key: row[key] for key in _READ_FIELDS})
+    read = DocumentRead.model_validate({key: row[key] for key in _READ_FIELDS} | (changed or {}))
     read.file = FileRead.model_validate(file) if file else None
     read.ocr = OcrSummary.model_validate(ocr) if ocr else None
     return read
 
 
+async def open_document(*, db: Database, actor: Actor, document_id: uuid.UUID, now: datetime) -> DocumentRead:
+    """A reader opens a document: one query for all they see of it; 404 if they have no role
+    (or it is in its owner's trash and they are not the owner). The view is noted when due."""
+    row, _trashed = await _visible_view(db=db, actor=actor, document_id=document_id)
+    if row["seen_at"] is None or now - row["seen_at"] >= VIEW_EVERY:
+        await _record_view(db=db, actor=actor, document_id=document_id, now=now)
+    return _read_of(row)
+
+
 _READ_FIELDS = tuple(name for name in DocumentRead.model_fields if name not in ("file", "ocr"))
+_EDIT_ATTEMPTS = 3  # optimistic writes on PostgreSQL before taking the row lock
+
+
+async def load_access(*, session: AsyncSession, actor: Actor, document_id: uuid.UUID) -> Access:
+    """The document and the caller's role, in the unit of work; 404 if they may not see it."""
+    found = await document_crud.get_document_with_role(session=session, user_id=actor.id, document_id=document_id)
+    if found is None:
+        raise NotFound("Document not found")
+    document, role = found
+    ensure_visible(role, trashed=document.trashed_at is not None)
+    return Access(document=document, role=role, actor=actor)
+
+
+async def save_edit(
+    *,
+    db: Database,
+    actor: Actor,
+    document_id: uuid.UUID,
+    changes: dict[str, Any],
+    expected_versions: list[int],
+    now: datetime,
+) -> DocumentRead:
+    """An editor's change of title and/or content (PATCH, PUT), answered with the full view.
+
+    Same rules as `edit_document`. On PostgreSQL: one query reads what the caller sees, then one
+    statement writes the edit at the version read (`update_at_version`: document, version, index
+    row, audit event, recent row). If another edit came first, a caller who named a version gets
+    409; one who did not has theirs applied on top (tried again, then, if edits keep coming
+    first, in a unit of work that locks the row: no edit is lost). SQLite: the unit of work.
+    """
+    pool = await db.driver_pool()
+    for _ in range(_EDIT_ATTEMPTS if pool is not None else 0):
+        row, trashed = await _visible_view(db=db, actor=actor, document_id=document_id)
+        ensure_allowed(row["role"], trashed=trashed, permission="edit")
+        if any(v != row["version"] for v in expected_versions):
+            raise _conflict(row["version"])
+        changed = {key: value for key, value in changes.items() if row[key] != value}
+        if not changed:
+            return _read_of(row)
+        new = {"title": row["title"], "content": row["content"], **changed}
+        new |= {"version": row["version"] + 1, "updated_at": now, "updated_by": actor.id}
+        pages = await ocr_crud.page_texts(db=db, document_id=document_id) if row["file_filename"] is not None else []
+        details = {"fields": sorted(changed), "version": new["version"]}
+        if await document_crud.update_at_version(
+            pool=pool,
+            document_id=document_id,
+            read_version=row["version"],
+            title=new["title"],
+            content=new["content"],
+            author_id=actor.id,
+            now=now,
+            page_count=len(pages),
+            index=search.postgres_index_values(title=new["title"], content=new["content"], pages=pages),
+            event=audit.new_event("document.update", actor=actor, target=document_target(document_id), details=details),
+        ):
+            return _read_of(row, new)
+    async with db.unit_of_work() as session:
+        access = await load_access(session=session, actor=actor, document_id=document_id)
+        ensure_allowed(access.role, trashed=access.document.trashed_at is not None, permission="edit")
+        updated = await edit_document(
+            session=session, access=access, changes=changes, expected_versions=expected_versions, now=now
+        )
+        return await document_read(session=session, access=Access(updated, access.role, actor))
 
 
 async def _record_view(*, db: Database, actor: Actor, document_id: uuid.UUID, now: datetime) -> None:
@@ -165,7 +260,7 @@ async def edit_document(
             raise NotFound("Document not found")
         raise _conflict(current)
     await document_crud.add_version(session=session, document=updated, author_id=access.actor.id)
-    await search.reindex_document(session, document_id=document.id)
+    await search.reindex_document(session, document_id=document.id, current=updated)
     await audit.record(
         session,
         action,

@@ -127,43 +127,49 @@ async def get_document(
 @router.patch("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody])
 async def patch_document(
     changes: DocumentUpdate,
-    access: EditableDocument,
-    session: SessionDep,
+    document_id: DocumentId,
+    user: CurrentUser,
+    db: DatabaseDep,
     now: NowDep,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> DocumentRead:
     """Change title and/or content. Name the version you edited (body or If-Match) to get 409 on a conflict."""
     named = [changes.version] if changes.version is not None else []
-    updated = await document_service.edit_document(
-        session=session,
-        access=access,
+    read = await document_service.save_edit(
+        db=db,
+        actor=actor_of(user),
+        document_id=document_id,
         changes=changes.model_dump(exclude_unset=True, exclude={"version"}, exclude_none=True),
         expected_versions=named + _if_match_version(if_match),
         now=now,
     )
-    return await _read(session, Access(document=updated, role=access.role, actor=access.actor), response)
+    response.headers["etag"] = f'"{read.version}"'
+    return read
 
 
 @router.put("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody])
 async def replace_document(
     replacement: DocumentReplace,
-    access: EditableDocument,
-    session: SessionDep,
+    document_id: DocumentId,
+    user: CurrentUser,
+    db: DatabaseDep,
     now: NowDep,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> DocumentRead:
     """Replace title and content (content defaults to empty)."""
     named = [replacement.version] if replacement.version is not None else []
-    updated = await document_service.edit_document(
-        session=session,
-        access=access,
+    read = await document_service.save_edit(
+        db=db,
+        actor=actor_of(user),
+        document_id=document_id,
         changes={"title": replacement.title, "content": replacement.content},
         expected_versions=named + _if_match_version(if_match),
         now=now,
     )
-    return await _read(session, Access(document=updated, role=access.role, actor=access.actor), response)
+    response.headers["etag"] = f'"{read.version}"'
+    return read
 
 
 @router.delete(
