@@ -143,3 +143,35 @@ async def test_each_role_gets_the_specified_status(
     assert observed == dict(zip(ROLES, endpoint.statuses, strict=True))
     assert wrong_codes == {}
     assert changed_by_refusal == []
+
+
+BAD_EDITS = {
+    "PATCH with an empty title": ("PATCH", {"title": ""}, {}),
+    "PATCH with a malformed If-Match": ("PATCH", {"title": "New"}, {"if-match": "abc"}),
+    "PUT without a title": ("PUT", {"content": "x"}, {}),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_EDITS.values(), ids=BAD_EDITS.keys())
+async def test_bad_input_to_an_edit_is_judged_after_who_may_edit(world: World, bad: tuple[Any, ...]) -> None:
+    """Who may edit comes first (401, 404, 403, 409 in the trash), the body and If-Match after:
+    a stranger learns nothing from a malformed edit but that they cannot see the document."""
+    method, body, headers = bad
+    doc = await shared_document(world.owner, world.editor, world.viewer)
+    url = f"{DOCS}/{doc['id']}"
+
+    observed = {
+        role: (await world.client(role).request(method, url, json=body, headers=headers)).status_code for role in ROLES
+    }
+    assert (await world.owner.client.delete(url)).status_code == 204
+    in_trash = await world.owner.client.request(method, url, json=body, headers=headers)
+
+    assert observed == {"owner": 422, "editor": 422, "viewer": 403, "stranger": 404, "anonymous": 401}
+    assert (in_trash.status_code, in_trash.json()["code"]) == (409, "document_trashed")
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "PUT"])
+async def test_a_malformed_id_without_a_session_is_401(world: World, method: str) -> None:
+    response = await world.anonymous.request(method, f"{DOCS}/not-a-uuid", json={"title": "New"})
+
+    assert (response.status_code, response.json()["code"]) == (401, "not_authenticated")

@@ -18,7 +18,7 @@ from app.crud.session import SessionUser
 from app.crud.visibility import Permission
 from app.db.session import Database
 from app.services.audit import Actor
-from app.services.documents import Access, ensure_allowed, load_access
+from app.services.documents import Access, EditTarget, editable_view, ensure_allowed, load_access
 from app.services.sessions import ClientInfo, SessionPolicy, resolve_session
 from app.services.throttle import AuthThrottle
 from app.storage import Storage
@@ -150,6 +150,15 @@ def actor_of(user: SessionUser) -> Actor:
 async def get_document_access(document_id: str, user: CurrentUser, session: SessionDep) -> Access:
     """The document and the caller's role; 404 if they may not see it (never revealing it exists)."""
     return await load_access(session=session, actor=actor_of(user), document_id=_parse_id(document_id))
+
+
+async def get_edit_target(document_id: str, user: CurrentUser, db: DatabaseDep) -> EditTarget:
+    """What an editor saw of the document (no unit of work): 401, then 404/403/409, before the
+    body is looked at."""
+    return await editable_view(db=db, actor=actor_of(user), document_id=_parse_id(document_id))
+
+
+EditableView = Annotated[EditTarget, Depends(get_edit_target)]
 
 
 def _requiring(permission: Permission, *, in_trash: bool = False) -> Callable[[Access], Awaitable[Access]]:

@@ -129,27 +129,39 @@ async def load_access(*, session: AsyncSession, actor: Actor, document_id: uuid.
     return Access(document=document, role=role, actor=actor)
 
 
+@dataclass(frozen=True, slots=True)
+class EditTarget:
+    """A document the caller may edit, as they saw it (the read view, app.crud.document)."""
+
+    document_id: uuid.UUID
+    actor: Actor
+    view: Row
+
+
+async def editable_view(*, db: Database, actor: Actor, document_id: uuid.UUID) -> EditTarget:
+    """404 if the caller may not see the document, 403 if their role may not edit it, 409 if it
+    is in the trash; else what they see of it, read on its own connection."""
+    row, trashed = await _visible_view(db=db, actor=actor, document_id=document_id)
+    ensure_allowed(row["role"], trashed=trashed, permission="edit")
+    return EditTarget(document_id=document_id, actor=actor, view=row)
+
+
 async def save_edit(
-    *,
-    db: Database,
-    actor: Actor,
-    document_id: uuid.UUID,
-    changes: dict[str, Any],
-    expected_versions: list[int],
-    now: datetime,
+    *, db: Database, target: EditTarget, changes: dict[str, Any], expected_versions: list[int], now: datetime
 ) -> DocumentRead:
     """An editor's change of title and/or content (PATCH, PUT), answered with the full view.
 
-    Same rules as `edit_document`. On PostgreSQL: one query reads what the caller sees, then one
-    statement writes the edit at the version read (`update_at_version`: document, version, index
-    row, audit event, recent row). If another edit came first, a caller who named a version gets
-    409; one who did not has theirs applied on top (tried again, then, if edits keep coming
-    first, in a unit of work that locks the row: no edit is lost). SQLite: the unit of work.
+    Same rules as `edit_document`; `target` is what the caller saw (`editable_view`, already
+    checked). On PostgreSQL one statement writes the edit at the version seen
+    (`update_at_version`: document, version, index row, audit event, recent row). If another
+    edit came first, a caller who named a version gets 409; one who did not has theirs applied
+    on top (tried again, then, if edits keep coming first, in a unit of work that locks the row:
+    no edit is lost). SQLite: the unit of work.
     """
+    actor, document_id = target.actor, target.document_id
     pool = await db.driver_pool()
-    for _ in range(_EDIT_ATTEMPTS if pool is not None else 0):
-        row, trashed = await _visible_view(db=db, actor=actor, document_id=document_id)
-        ensure_allowed(row["role"], trashed=trashed, permission="edit")
+    for attempt in range(_EDIT_ATTEMPTS if pool is not None else 0):
+        row = target.view if attempt == 0 else (await editable_view(db=db, actor=actor, document_id=document_id)).view
         if any(v != row["version"] for v in expected_versions):
             raise _conflict(row["version"])
         changed = {key: value for key, value in changes.items() if row[key] != value}

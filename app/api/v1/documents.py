@@ -10,6 +10,7 @@ from app.api.deps import (
     DatabaseDep,
     DocumentId,
     EditableDocument,
+    EditableView,
     JsonBody,
     NowDep,
     QueueDep,
@@ -116,7 +117,7 @@ async def recent_documents(
 
 @router.get("/{document_id}", responses=_ITEM_ERRORS)
 async def get_document(
-    document_id: DocumentId, user: CurrentUser, db: DatabaseDep, now: NowDep, response: Response
+    user: CurrentUser, document_id: DocumentId, db: DatabaseDep, now: NowDep, response: Response
 ) -> DocumentRead:
     """The document with its content, file, OCR status and your role."""
     read = await document_service.open_document(db=db, actor=actor_of(user), document_id=document_id, now=now)
@@ -127,8 +128,7 @@ async def get_document(
 @router.patch("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody])
 async def patch_document(
     changes: DocumentUpdate,
-    document_id: DocumentId,
-    user: CurrentUser,
+    target: EditableView,
     db: DatabaseDep,
     now: NowDep,
     response: Response,
@@ -138,8 +138,7 @@ async def patch_document(
     named = [changes.version] if changes.version is not None else []
     read = await document_service.save_edit(
         db=db,
-        actor=actor_of(user),
-        document_id=document_id,
+        target=target,
         changes=changes.model_dump(exclude_unset=True, exclude={"version"}, exclude_none=True),
         expected_versions=named + _if_match_version(if_match),
         now=now,
@@ -151,8 +150,7 @@ async def patch_document(
 @router.put("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody])
 async def replace_document(
     replacement: DocumentReplace,
-    document_id: DocumentId,
-    user: CurrentUser,
+    target: EditableView,
     db: DatabaseDep,
     now: NowDep,
     response: Response,
@@ -162,8 +160,7 @@ async def replace_document(
     named = [replacement.version] if replacement.version is not None else []
     read = await document_service.save_edit(
         db=db,
-        actor=actor_of(user),
-        document_id=document_id,
+        target=target,
         changes={"title": replacement.title, "content": replacement.content},
         expected_versions=named + _if_match_version(if_match),
         now=now,
