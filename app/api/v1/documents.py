@@ -6,9 +6,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
 from app.api.deps import (
+    CallerDep,
     CurrentUser,
-    DatabaseDep,
-    DocumentId,
     EditableDocument,
     EditableView,
     JsonBody,
@@ -18,7 +17,7 @@ from app.api.deps import (
     SessionDep,
     StorageDep,
     TrashableDocument,
-    actor_of,
+    parse_document_id,
 )
 from app.core.errors import Invalid, NotFound
 from app.crud import document as document_crud
@@ -64,11 +63,9 @@ async def _read(session: SessionDep, access: Access, response: Response) -> Docu
 @router.post(
     "", status_code=status.HTTP_201_CREATED, responses=error_responses(401, 403, 413, 415, 422), dependencies=[JsonBody]
 )
-async def create_document(
-    document_in: DocumentCreate, user: CurrentUser, db: DatabaseDep, now: NowDep, response: Response
-) -> DocumentRead:
+async def create_document(document_in: DocumentCreate, caller: CallerDep, response: Response) -> DocumentRead:
     document = await document_service.create_document(
-        db=db, actor=actor_of(user), title=document_in.title, content=document_in.content, now=now
+        db=caller.db, actor=caller.actor, title=document_in.title, content=document_in.content, now=caller.now
     )
     response.headers["etag"] = f'"{document.version}"'
     # A new document has no file, OCR job or star yet: nothing more to read back.
@@ -77,8 +74,7 @@ async def create_document(
 
 @router.get("", responses=error_responses(401, 422))
 async def list_documents(
-    user: CurrentUser,
-    db: DatabaseDep,
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
     scope: Literal["all", "owned", "shared"] = "all",
@@ -92,8 +88,8 @@ async def list_documents(
     for your starred ones, `trashed=true` for your trash.
     """
     items, total = await document_crud.list_documents(
-        db=db,
-        user_id=user.id,
+        db=caller.db,
+        user_id=caller.user.id,
         scope=scope,
         sort=sort,
         starred=starred,
@@ -116,11 +112,11 @@ async def recent_documents(
 
 
 @router.get("/{document_id}", responses=_ITEM_ERRORS)
-async def get_document(
-    user: CurrentUser, document_id: DocumentId, db: DatabaseDep, now: NowDep, response: Response
-) -> DocumentRead:
+async def get_document(caller: CallerDep, document_id: str, response: Response) -> DocumentRead:
     """The document with its content, file, OCR status and your role."""
-    read = await document_service.open_document(db=db, actor=actor_of(user), document_id=document_id, now=now)
+    read = await document_service.open_document(
+        db=caller.db, actor=caller.actor, document_id=parse_document_id(document_id), now=caller.now
+    )
     response.headers["etag"] = f'"{read.version}"'
     return read
 
@@ -129,19 +125,18 @@ async def get_document(
 async def patch_document(
     changes: DocumentUpdate,
     target: EditableView,
-    db: DatabaseDep,
-    now: NowDep,
+    caller: CallerDep,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> DocumentRead:
     """Change title and/or content. Name the version you edited (body or If-Match) to get 409 on a conflict."""
     named = [changes.version] if changes.version is not None else []
     read = await document_service.save_edit(
-        db=db,
+        db=caller.db,
         target=target,
         changes=changes.model_dump(exclude_unset=True, exclude={"version"}, exclude_none=True),
         expected_versions=named + _if_match_version(if_match),
-        now=now,
+        now=caller.now,
     )
     response.headers["etag"] = f'"{read.version}"'
     return read
@@ -151,19 +146,18 @@ async def patch_document(
 async def replace_document(
     replacement: DocumentReplace,
     target: EditableView,
-    db: DatabaseDep,
-    now: NowDep,
+    caller: CallerDep,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> DocumentRead:
     """Replace title and content (content defaults to empty)."""
     named = [replacement.version] if replacement.version is not None else []
     read = await document_service.save_edit(
-        db=db,
+        db=caller.db,
         target=target,
         changes={"title": replacement.title, "content": replacement.content},
         expected_versions=named + _if_match_version(if_match),
-        now=now,
+        now=caller.now,
     )
     response.headers["etag"] = f'"{read.version}"'
     return read
