@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from app import search
 from app.core.security import SESSION_COOKIE
 from app.services import documents as document_service
 from tests.conftest import ClientFactory
@@ -586,6 +587,34 @@ async def test_concurrent_edits_naming_no_version_are_all_kept(
         assert hits == (1 if word == stored["content"] else 0), word
     events = (await client.get(f"{url}/activity")).json()["items"]
     assert sum(event["action"] == "document.update" for event in events) == len(words)
+
+
+async def test_an_edit_saved_while_ocr_reindexes_the_document_is_what_search_finds(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OCR job re-indexes a document when its text arrives (reading the row, then writing the
+    index row). An edit saved between that read and that write must not be overwritten in the
+    index by the text read before it: the re-index holds the row until it commits, and the edit
+    waits for it, then indexes its own content."""
+    doc = await create_doc(client, content="पुरानो राजस्व")
+    edits: list[asyncio.Task[httpx.Response]] = []
+    real_index = search.index_document
+
+    async def index_while_an_edit_is_saved(session: Any, **row: Any) -> None:
+        if not edits:  # the OCR job's re-index: the user saves an edit now (given a second to finish)
+            edits.append(asyncio.create_task(client.patch(f"{DOCS}/{doc['id']}", json={"content": "नयाँ बजेट"})))
+            await asyncio.wait(edits, timeout=1.0)
+        await real_index(session, **row)
+
+    monkeypatch.setattr(search, "index_document", index_while_an_edit_is_saved)
+    async with app.state.db.unit_of_work() as session:  # as app.services.ocr_pipeline does when done
+        await search.reindex_document(session, document_id=uuid.UUID(doc["id"]))
+    edited = await edits[0]
+
+    assert edited.status_code == 200, edited.text
+    assert (await get_doc(client, doc["id"]))["content"] == "नयाँ बजेट"
+    found = {q: (await client.get("/api/v1/search", params={"q": q})).json()["total"] for q in ("बजेट", "राजस्व")}
+    assert found == {"बजेट": 1, "राजस्व": 0}
 
 
 # --- delete -------------------------------------------------------------------------------
