@@ -19,6 +19,11 @@ from app.ocr._types import OcrError
 
 RENDER_DPI = 300
 _MIN_TEXT_CHARS = 3  # letters or digits; fewer is a page number or stray mark, not a text layer
+# A scanned page that also carries a little text (a scanner's or portal's stamp, a page header
+# added later: "Received 2081-01-15", "Downloaded from ...") keeps its words in the image: its
+# text layer is the stamp alone. A page mostly covered by images, with less text than this, is OCRed.
+_SCAN_IMAGE_SHARE = 0.5
+_STAMP_MAX_CHARS = 200
 # Pre-Unicode Nepali fonts map Devanagari glyphs onto ASCII codes, so their text layer is gibberish.
 _LEGACY_FONTS = (
     "preeti",
@@ -86,11 +91,13 @@ def iter_pdf_pages(path: Path, *, max_pages: int, max_pixels: int, first_page: i
 
 
 def usable_text_layer(page: pdfium.PdfPage) -> str | None:
-    """Return the page's text layer if it is meaningful Unicode text that is not Devanagari."""
+    """Return the page's text layer if it is meaningful Unicode text that is not Devanagari, and
+    not a stamp on a scanned page."""
     textpage = page.get_textpage()
     try:
         text = textpage.get_text_range()
-        if sum(ch.isalnum() for ch in text) < _MIN_TEXT_CHARS:
+        letters = sum(ch.isalnum() for ch in text)
+        if letters < _MIN_TEXT_CHARS or (letters < _STAMP_MAX_CHARS and is_scanned(page)):
             return None
         # pdfium's Devanagari extraction loses matra order and conjuncts; OCR reads the page better.
         if has_devanagari(text) or uses_legacy_font(textpage) or looks_like_legacy_encoding(text):
@@ -99,6 +106,16 @@ def usable_text_layer(page: pdfium.PdfPage) -> str | None:
         textpage.close()
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     return unicodedata.normalize("NFC", text).strip()
+
+
+def is_scanned(page: pdfium.PdfPage) -> bool:
+    """Return True if images cover at least half of the page (one scan, or a few side by side)."""
+    width, height = page.get_size()
+    covered = 0.0
+    for image in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]):
+        left, bottom, right, top = image.get_bounds()
+        covered += max(0.0, min(right, width) - max(left, 0.0)) * max(0.0, min(top, height) - max(bottom, 0.0))
+    return covered >= _SCAN_IMAGE_SHARE * width * height
 
 
 def uses_legacy_font(textpage: pdfium.PdfTextPage) -> bool:

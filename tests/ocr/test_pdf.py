@@ -107,6 +107,58 @@ def test_each_page_records_its_source(tmp_path: Path, engine: OcrEngine, short_p
     assert cer(truth, pages[1].text) <= 0.03
 
 
+def _scan_with_stamp(path: Path, image: Image.Image, *stamp: str, image_width: float) -> Path:
+    """A scanned sheet (the image on a page of white, `image_width` mm wide) with a line of real
+    text over it, as a scanner, a download portal or an office's receiving stamp adds it."""
+    sheet = Image.new("L", (image.width, round(image.width * 210 / 148)), 255)  # the whole sheet, as scanned
+    sheet.paste(image, (0, 150))
+    pdf = FPDF(format=(148, 210))
+    pdf.add_page()
+    pdf.image(sheet, x=0, y=0, w=image_width)
+    pdf.set_font("helvetica", size=9)
+    pdf.set_xy(5, 3)
+    for line in stamp:
+        pdf.cell(text=line, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+    return path
+
+
+STAMP = "Received 2024-07-31 by Registry, ref 4471"
+
+
+def test_a_scan_carrying_a_stamp_is_ocred_not_read_as_the_stamp(tmp_path: Path, engine: OcrEngine, short_page) -> None:
+    image, truth = short_page
+    path = _scan_with_stamp(tmp_path / "stamped.pdf", image, STAMP, image_width=148)
+
+    [page] = _read(path, engine)
+
+    assert page.source == "ocr"
+    assert "Received" in page.text  # the stamp is drawn on the page, so OCR reads it too
+    body = page.text.split("\n", 1)[1] if page.text.startswith("Received") else page.text
+    assert cer(truth, body.replace(STAMP, "").strip()) <= 0.05
+
+
+def test_a_page_of_text_with_a_small_picture_keeps_its_text_layer(
+    tmp_path: Path, engine: OcrEngine, short_page
+) -> None:
+    image, _ = short_page
+    path = _scan_with_stamp(tmp_path / "logo.pdf", image, STAMP, image_width=40)  # a logo-sized picture
+
+    [page] = _read(path, engine)
+
+    assert (page.source, page.text) == ("text_layer", STAMP)
+
+
+def test_a_scan_with_a_full_text_layer_keeps_it(tmp_path: Path, engine: OcrEngine, short_page) -> None:
+    # A "searchable PDF" (a scan that was OCRed before it was uploaded): its text layer is read.
+    image, _ = short_page
+    path = _scan_with_stamp(tmp_path / "searchable.pdf", image, *LATIN_LINES * 4, image_width=148)
+
+    [page] = _read(path, engine)
+
+    assert (page.source, page.text) == ("text_layer", "\n".join(LATIN_LINES * 4))
+
+
 def test_devanagari_text_layer_is_ocred(tmp_path: Path, engine: OcrEngine) -> None:
     # fpdf2 shapes Devanagari only with uharfbuzz, which is not installed: the text layer holds the
     # right code points but the glyphs are drawn unshaped, so only the routing is asserted here.
