@@ -13,6 +13,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import event, func, insert, select
 
+from app.core.security import SESSION_COOKIE
 from app.models import Session, User
 from main import create_app
 from tests.conftest import PASSWORD, ClientFactory, SignUp, make_settings, unique_email
@@ -148,6 +149,39 @@ async def test_reads_within_the_touch_interval_write_nothing(
         assert cookie_max_age(response) == 7 * 24 * 3600
     finally:
         event.remove(app.state.db.engine.sync_engine, "before_cursor_execute", count_session_writes)
+
+
+async def test_opening_a_document_checks_the_session_by_the_same_rules(
+    app: FastAPI, client: httpx.AsyncClient, new_client: ClientFactory, clock: Clock, sign_up: SignUp
+) -> None:
+    """GET /documents/{id} answers the session check and reads the document in one query: a
+    session due a touch is renewed, one within the interval is left alone, an expired one ends,
+    an unknown token is no one, and a valid session with a document it may not see is 404."""
+    await sign_up(client)
+    created = await client.post("/api/v1/documents", json={"title": "पत्र"})
+    url = f"/api/v1/documents/{created.json()['id']}"
+
+    clock.advance(days=6)
+    renewed = await client.get(url)
+    clock.advance(seconds=30)
+    untouched = await client.get(url)
+    stranger = new_client()
+    await sign_up(stranger)
+    hidden = await stranger.get(url)
+    forger = new_client()
+    forger.cookies.set(SESSION_COOKIE, "A" * 43)  # well-formed, but no session has it
+    unknown = await forger.get(url)
+    clock.advance(days=7, seconds=1)
+    expired = await client.get(url)
+
+    assert (renewed.status_code, cookie_max_age(renewed)) == (200, 7 * 24 * 3600)
+    assert renewed.json()["title"] == "पत्र"
+    assert (untouched.status_code, untouched.headers.get("set-cookie")) == (200, None)
+    assert (hidden.status_code, hidden.json()["code"]) == (404, "not_found")
+    assert (unknown.status_code, unknown.json()["code"]) == (401, "not_authenticated")
+    assert (expired.status_code, expired.json()["code"]) == (401, "not_authenticated")
+    assert cookie_max_age(expired) == 0
+    assert await session_count(app) == 1  # the stranger's (not used since); the expired one is gone
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     Select,
     Text,
+    and_,
     bindparam,
     cast,
     delete,
@@ -32,6 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import search
+from app.crud.session import SessionUser, session_user_columns, session_user_of
 from app.crud.visibility import document_visible_to, has_role, member_where, owned_where, role_of
 from app.db.hot import HotQuery, HotWrite, Row
 from app.db.session import Database
@@ -45,6 +47,8 @@ from app.models import (
     DocumentVersion,
     OcrJob,
     OcrPage,
+    Session,
+    User,
 )
 
 Scope = Literal["all", "owned", "shared"]
@@ -255,8 +259,10 @@ def _starred(document_id: ColumnElement[uuid.UUID], user_id: ColumnElement[uuid.
     return exists().where(DocumentStar.document_id == document_id, DocumentStar.user_id == user_id)
 
 
-def _read_view() -> HotQuery:
-    user_id = bindparam("user_id", type_=Document.owner_id.type)
+def _read_view(user_id: ColumnElement[uuid.UUID], *, caller: Select[Any] | None = None) -> HotQuery:
+    """The read view of document `document_id` for `user_id`; with `caller`, a select of the
+    session check's columns, that select with the view outer-joined (a document the user may not
+    see leaves the view's columns NULL)."""
     seen_at = (
         select(DocumentRecent.seen_at)
         .where(DocumentRecent.document_id == Document.id, DocumentRecent.user_id == user_id)
@@ -268,22 +274,34 @@ def _read_view() -> HotQuery:
         "ocr": (job.status, job.languages, job.pages_total, job.pages_done, job.error, job.started_at, job.finished_at),
     }
     part_columns = [column.label(f"{part}_{column.key}") for part, columns in parts.items() for column in columns]
+    columns = (
+        *SUMMARY_COLUMNS,
+        Document.content,
+        role_of(user_id).label("role"),
+        _starred(Document.id, user_id).label("starred"),
+        seen_at.label("seen_at"),
+        *part_columns,
+    )
+    this_document = Document.id == bindparam("document_id", type_=Document.id.type)
+    if caller is None:
+        stmt = select(*columns).where(this_document, has_role(user_id))
+    else:
+        stmt = caller.add_columns(*columns).outerjoin(Document, and_(this_document, has_role(user_id)))
     return HotQuery(
-        select(
-            *SUMMARY_COLUMNS,
-            Document.content,
-            role_of(user_id).label("role"),
-            _starred(Document.id, user_id).label("starred"),
-            seen_at.label("seen_at"),
-            *part_columns,
+        stmt.outerjoin(DocumentFile, DocumentFile.document_id == Document.id).outerjoin(
+            OcrJob, OcrJob.document_id == Document.id
         )
-        .outerjoin(DocumentFile, DocumentFile.document_id == Document.id)
-        .outerjoin(OcrJob, OcrJob.document_id == Document.id)
-        .where(Document.id == bindparam("document_id", type_=Document.id.type), has_role(user_id))
     )
 
 
-_READ_VIEW = _read_view()
+_READ_VIEW = _read_view(bindparam("user_id", type_=Document.owner_id.type))
+_CALLER = "caller_"
+_READ_VIEW_BY_TOKEN = _read_view(
+    User.id,
+    caller=select(*session_user_columns(_CALLER))
+    .join(User, User.id == Session.user_id)
+    .where(Session.token_hash == bindparam("token_hash")),
+)
 
 
 async def get_read_view(*, db: Database, user_id: uuid.UUID, document_id: uuid.UUID) -> Row | None:
@@ -291,6 +309,16 @@ async def get_read_view(*, db: Database, user_id: uuid.UUID, document_id: uuid.U
     the caller's role (None: no role, not returned), star, when they last opened it, its file
     (`file_*`, None without one) and OCR job (`ocr_*`). Trashed or not: the caller decides."""
     return await _READ_VIEW.first(db, user_id=user_id, document_id=document_id)
+
+
+async def get_read_view_by_token(
+    *, db: Database, token_hash: str, document_id: uuid.UUID
+) -> tuple[SessionUser, Row] | None:
+    """The session check (app.crud.session) and the read view of a document for that session's
+    user, in one query: None for an unknown token; else the session's user, expired or not, and
+    the view, whose `role` is None if the user has no role on the document (or it does not exist)."""
+    row = await _READ_VIEW_BY_TOKEN.first(db, token_hash=token_hash, document_id=document_id)
+    return (session_user_of(row, _CALLER), row) if row else None
 
 
 async def get_visible_document(*, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID) -> Document | None:

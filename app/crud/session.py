@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.db.hot import HotQuery
+from app.db.hot import HotQuery, Row
 from app.db.session import Database
 from app.models import Session, User
 
@@ -28,17 +29,29 @@ class SessionUser:
     created_at: datetime
 
 
+def session_user_columns(prefix: str = "") -> list[ColumnElement[Any]]:
+    """The session check's columns (a SessionUser's fields, each name after `prefix`), over
+    Session joined to User: for this lookup, and for a query that answers the session check
+    along with what the request reads (app.crud.document.get_read_view_by_token)."""
+    columns = {
+        "session_id": Session.id,
+        "session_created_at": Session.created_at,
+        "last_seen_at": Session.last_seen_at,
+        "expires_at": Session.expires_at,
+        "id": User.id,
+        "email": User.email,
+        "full_name": User.full_name,
+        "created_at": User.created_at,
+    }
+    return [column.label(prefix + name) for name, column in columns.items()]
+
+
+def session_user_of(row: Row, prefix: str = "") -> SessionUser:
+    return SessionUser(**{name: row[prefix + name] for name in SessionUser.__slots__})
+
+
 _LOOKUP = HotQuery(
-    select(
-        Session.id.label("session_id"),
-        Session.created_at.label("session_created_at"),
-        Session.last_seen_at,
-        Session.expires_at,
-        User.id,
-        User.email,
-        User.full_name,
-        User.created_at,
-    )
+    select(*session_user_columns())
     .join(User, User.id == Session.user_id)
     .where(Session.token_hash == bindparam("token_hash"))
 )

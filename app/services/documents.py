@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import search
 from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.security import token_digest
 from app.crud import audit as audit_crud
 from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
@@ -24,6 +25,7 @@ from app.schemas.document import DocumentRead
 from app.schemas.ocr import FileRead, OcrSummary
 from app.services import audit
 from app.services.audit import Actor, document_target
+from app.services.sessions import Resolved, SessionPolicy, settle_session
 from app.storage import Storage
 
 VIEW_EVERY = timedelta(minutes=10)  # document.view and "recent" are written at most this often
@@ -89,8 +91,11 @@ def _part(row: Row, prefix: str) -> dict[str, Any] | None:
 async def _visible_view(*, db: Database, actor: Actor, document_id: uuid.UUID) -> tuple[Row, bool]:
     """The read view (app.crud.document.get_read_view) of a document the caller may see, and
     whether it is in the trash; 404 if they have no role (or it is trashed and not theirs)."""
-    row = await document_crud.get_read_view(db=db, user_id=actor.id, document_id=document_id)
-    if row is None:
+    return _visible(await document_crud.get_read_view(db=db, user_id=actor.id, document_id=document_id))
+
+
+def _visible(row: Row | None) -> tuple[Row, bool]:
+    if row is None or row["role"] is None:
         raise NotFound("Document not found")
     trashed = row["trashed_at"] is not None
     ensure_visible(row["role"], trashed=trashed)
@@ -106,10 +111,28 @@ def _read_of(row: Row, changed: dict[str, Any] | None = None) -> DocumentRead:
     return read
 
 
-async def open_document(*, db: Database, actor: Actor, document_id: uuid.UUID, now: datetime) -> DocumentRead:
-    """A reader opens a document: one query for all they see of it; 404 if they have no role
-    (or it is in its owner's trash and they are not the owner). The view is noted when due."""
-    row, _trashed = await _visible_view(db=db, actor=actor, document_id=document_id)
+async def session_and_view(
+    *, db: Database, token: str | None, document_id: uuid.UUID, now: datetime, policy: SessionPolicy
+) -> tuple[Resolved, Row | None]:
+    """GET /documents/{id}, the busiest read: the session check and the read view in one query.
+    The session is settled as `resolve_session` settles it; the view (for `open_viewed`) only
+    comes with a signed-in user."""
+    token_hash = token_digest(token) if token else None
+    found = (
+        await document_crud.get_read_view_by_token(db=db, token_hash=token_hash, document_id=document_id)
+        if token_hash
+        else None
+    )
+    resolved = await settle_session(db=db, user=found[0] if found else None, now=now, policy=policy)
+    return resolved, (found[1] if found and resolved.user else None)
+
+
+async def open_viewed(
+    *, db: Database, actor: Actor, document_id: uuid.UUID, now: datetime, view: Row | None
+) -> DocumentRead:
+    """A reader opens a document, given its read view (`session_and_view`): 404 if they have no
+    role (or it is in its owner's trash and they are not the owner). The view is noted when due."""
+    row, _trashed = _visible(view)
     if row["seen_at"] is None or now - row["seen_at"] >= VIEW_EVERY:
         await _record_view(db=db, actor=actor, document_id=document_id, now=now)
     return _read_of(row)

@@ -95,6 +95,12 @@ async def resolve_session(*, db: Database, token: str | None, now: datetime, pol
     if token_hash is None:
         return Resolved(user=None)
     user = await session_crud.get_session_user(db=db, token_hash=token_hash)
+    return await settle_session(db=db, user=user, now=now, policy=policy)
+
+
+async def settle_session(*, db: Database, user: SessionUser | None, now: datetime, policy: SessionPolicy) -> Resolved:
+    """What a looked-up session means now: expired (deleted, with its event), due a touch (once
+    per interval), or simply valid. `user`: the lookup's answer, None for an unknown token."""
     if user is None:
         return Resolved(user=None)
     if user.expires_at <= now:

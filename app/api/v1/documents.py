@@ -12,12 +12,12 @@ from app.api.deps import (
     EditableView,
     JsonBody,
     NowDep,
+    OpenedDocument,
     QueueDep,
     ReadableDocument,
     SessionDep,
     StorageDep,
     TrashableDocument,
-    parse_document_id,
 )
 from app.core.errors import Invalid, NotFound
 from app.crud import document as document_crud
@@ -112,13 +112,10 @@ async def recent_documents(
 
 
 @router.get("/{document_id}", responses=_ITEM_ERRORS)
-async def get_document(caller: CallerDep, document_id: str, response: Response) -> DocumentRead:
+async def get_document(document: OpenedDocument, response: Response) -> DocumentRead:
     """The document with its content, file, OCR status and your role."""
-    read = await document_service.open_document(
-        db=caller.db, actor=caller.actor, document_id=parse_document_id(document_id), now=caller.now
-    )
-    response.headers["etag"] = f'"{read.version}"'
-    return read
+    response.headers["etag"] = f'"{document.version}"'
+    return document
 
 
 @router.patch("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody])
