@@ -70,6 +70,14 @@ def _signed_in(
     return response
 
 
+@router.get("/me", response_model=AuthState)
+async def me(user: OptionalUser) -> AuthState:
+    """Who is signed in: always 200."""
+    if user is None:
+        return AuthState(authenticated=False, user=None)
+    return AuthState(authenticated=True, user=UserRead.model_validate(user))
+
+
 @router.post(
     "/signup",
     status_code=status.HTTP_201_CREATED,
@@ -113,14 +121,6 @@ async def logout_all(user: CurrentUser, session: SessionDep, settings: SettingsD
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     _clear_session_cookie(response, settings)
     return response
-
-
-@router.get("/me", response_model=AuthState)
-async def me(user: OptionalUser) -> AuthState:
-    """Who is signed in: always 200."""
-    if user is None:
-        return AuthState(authenticated=False, user=None)
-    return AuthState(authenticated=True, user=UserRead.model_validate(user))
 
 
 @router.get("/sessions", responses=error_responses(401))
