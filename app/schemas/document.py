@@ -11,6 +11,7 @@ from app.schemas.ocr import FileRead, OcrSummary
 from app.schemas.types import MAX_INT32, Content, Title
 
 Role = Literal["owner", "editor", "viewer"]
+DocumentSort = Literal["updated", "-updated", "created", "-created", "title", "-title"]
 
 
 class DocumentCreate(InputModel):
@@ -73,3 +74,15 @@ class VersionRestore(InputModel):
     """Restore an old version as a new one; `version` names the current version you saw."""
 
     version: int | None = Field(default=None, ge=1, le=MAX_INT32)
+
+
+class DocumentListQuery(BaseModel):
+    """GET /documents' query: one model, validated in one step (FastAPI parses each separate
+    query parameter in a step of its own)."""
+
+    limit: int = Field(20, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=MAX_INT32)
+    scope: Literal["all", "owned", "shared"] = "all"
+    sort: DocumentSort = "-updated"
+    starred: bool = False
+    trashed: bool = False

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
@@ -25,6 +25,7 @@ from app.crud import sharing as sharing_crud
 from app.schemas.common import Page, error_responses
 from app.schemas.document import (
     DocumentCreate,
+    DocumentListQuery,
     DocumentRead,
     DocumentReplace,
     DocumentSummary,
@@ -42,7 +43,6 @@ router = APIRouter(prefix="/documents", tags=["documents"])
 _ITEM_ERRORS = error_responses(401, 404, 422)
 _VERSION_TAG = re.compile(r"[0-9]{1,10}")
 VersionNumber = Annotated[int, Path(ge=1, le=MAX_INT32)]
-SortParam = Literal["updated", "-updated", "created", "-created", "title", "-title"]
 
 
 def _if_match_version(if_match: str | None) -> list[int]:
@@ -73,32 +73,18 @@ async def create_document(document_in: DocumentCreate, caller: CallerDep, respon
 
 
 @router.get("", responses=error_responses(401, 422))
-async def list_documents(
-    caller: CallerDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
-    scope: Literal["all", "owned", "shared"] = "all",
-    sort: SortParam = "-updated",
-    starred: bool = False,
-    trashed: bool = False,
-) -> Page[DocumentSummary]:
+async def list_documents(caller: CallerDep, query: Annotated[DocumentListQuery, Query()]) -> Page[DocumentSummary]:
     """Documents you can see (summaries, without content), each with your role.
 
     `scope` owned/shared, `sort` by updated/created/title (`-` for descending), `starred=true`
     for your starred ones, `trashed=true` for your trash.
     """
-    items, total = await document_crud.list_documents(
-        db=caller.db,
-        user_id=caller.user.id,
-        scope=scope,
-        sort=sort,
-        starred=starred,
-        trashed=trashed,
-        limit=limit,
-        offset=offset,
-    )
+    items, total = await document_crud.list_documents(db=caller.db, user_id=caller.user.id, **query.model_dump())
     return Page[DocumentSummary](
-        items=[DocumentSummary.model_validate(item) for item in items], total=total, limit=limit, offset=offset
+        items=[DocumentSummary.model_validate(item) for item in items],
+        total=total,
+        limit=query.limit,
+        offset=query.offset,
     )
 
 
