@@ -15,6 +15,8 @@ from fastapi import FastAPI
 
 from app import search
 from app.core.security import SESSION_COOKIE
+from app.crud import ocr as ocr_crud
+from app.models import OcrJob, OcrPage
 from app.services import documents as document_service
 from tests.conftest import ClientFactory
 
@@ -615,6 +617,52 @@ async def test_an_edit_saved_while_ocr_reindexes_the_document_is_what_search_fin
     assert (await get_doc(client, doc["id"]))["content"] == "नयाँ बजेट"
     found = {q: (await client.get("/api/v1/search", params={"q": q})).json()["total"] for q in ("बजेट", "राजस्व")}
     assert found == {"बजेट": 1, "राजस्व": 0}
+
+
+@pytest.mark.parametrize("edited", [False, True], ids=["ocr-text-replaces-content", "user-edited-meanwhile"])
+async def test_a_permanent_delete_while_ocr_finishes_is_not_a_deadlock(
+    app: FastAPI, client: httpx.AsyncClient, edited: bool
+) -> None:
+    """The OCR job finishes in one transaction (job row, content, index); the owner deletes the
+    document for good meanwhile. Both lock the document's row before the job's, so the delete
+    waits and then succeeds: neither is refused as a deadlock."""
+    doc = await create_doc(client, content="पुरानो")
+    document_id = uuid.UUID(doc["id"])
+    db = app.state.db
+    async with db.unit_of_work() as session:
+        session.add(OcrJob(document_id=document_id, status="processing", languages="nep", base_version=1, attempts=1))
+        session.add(
+            OcrPage(
+                document_id=document_id,
+                number=1,
+                text="नयाँ",
+                confidence=90.0,
+                source="ocr",
+                engine="t",
+                languages="nep",
+                created_at=datetime.now(UTC),
+            )
+        )
+    if edited:
+        assert (await client.patch(f"{DOCS}/{doc['id']}", json={"content": "मेरो"})).status_code == 200
+    job = ocr_crud.ClaimedJob(document_id, 1, "nep", 1, 0, "key", "image/png")
+    finished = asyncio.Event()
+
+    async def finish_ocr() -> None:  # as app.services.ocr_pipeline does when the last page is read
+        async with db.unit_of_work() as session:
+            assert await ocr_crud.finish_job(session=session, job=job, now=datetime.now(UTC))
+            finished.set()
+            await asyncio.sleep(0.5)  # the delete arrives now
+            await search.reindex_document(session, document_id=document_id)
+
+    async def delete() -> httpx.Response:
+        await finished.wait()
+        return await client.delete(f"{DOCS}/{doc['id']}", params={"permanent": "true"})
+
+    _, deleted = await asyncio.wait_for(asyncio.gather(finish_ocr(), delete()), timeout=30)
+
+    assert deleted.status_code == 204, deleted.text
+    assert (await client.get(f"{DOCS}/{doc['id']}")).status_code == 404
 
 
 # --- delete -------------------------------------------------------------------------------

@@ -198,8 +198,13 @@ async def store_page(*, session: AsyncSession, job: ClaimedJob, page: OcrPage, n
 
 
 async def finish_job(*, session: AsyncSession, job: ClaimedJob, now: datetime) -> bool:
-    """Mark done; the pages' text becomes the content unless the user edited it since queueing."""
+    """Mark done; the pages' text becomes the content unless the user edited it since queueing.
+
+    The document's row is locked first (as a delete or an edit locks it before the job's row,
+    which it cascades to or reads), then the job's: the other order deadlocks with a permanent
+    delete. The lock is held until the caller commits, across its re-index of the document."""
     document_id = job.document_id
+    await session.execute(select(Document.id).where(Document.id == document_id).with_for_update(key_share=True))
     base_version = await session.scalar(
         update(OcrJob)
         .where(_owned(job))

@@ -102,13 +102,14 @@ def postgres_index_values(*, title: str, content: str, pages: list[tuple[int, st
 async def reindex_document(session: AsyncSession, *, document_id: uuid.UUID, current: Document | None = None) -> None:
     """Index a document as it now stands in the database (after an edit, OCR, a restore):
     `current` when the caller holds the row as it just wrote it (an UPDATE's RETURNING), else
-    read again, locked until the caller commits (PostgreSQL; SQLite has one writer at a time):
+    read again, locked until the caller commits (FOR NO KEY UPDATE on PostgreSQL, which stars,
+    shares and versions referencing the row do not wait for; SQLite has one writer at a time):
     an edit saved between this read and the index write would otherwise find its index row
     overwritten with the text read before it. Its OCR pages are read either way."""
     document = current or await session.scalar(
         sa.select(Document)
         .where(Document.id == document_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     if document is None:
