@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import math
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ _MIN_TEXT_CHARS = 3  # letters or digits; fewer is a page number or stray mark, 
 # text layer is the stamp alone. A page mostly covered by images, with less text than this, is OCRed.
 _SCAN_IMAGE_SHARE = 0.5
 _STAMP_MAX_CHARS = 200
+_GRID = 32  # cells per side when measuring how much of a page images cover
 # Pre-Unicode Nepali fonts map Devanagari glyphs onto ASCII codes, so their text layer is gibberish.
 _LEGACY_FONTS = (
     "preeti",
@@ -109,13 +111,38 @@ def usable_text_layer(page: pdfium.PdfPage) -> str | None:
 
 
 def is_scanned(page: pdfium.PdfPage) -> bool:
-    """Return True if images cover at least half of the page (one scan, or a few side by side)."""
-    width, height = page.get_size()
-    covered = 0.0
-    for image in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]):
-        left, bottom, right, top = image.get_bounds()
-        covered += max(0.0, min(right, width) - max(left, 0.0)) * max(0.0, min(top, height) - max(bottom, 0.0))
-    return covered >= _SCAN_IMAGE_SHARE * width * height
+    """Return True if images cover at least half of the visible page (one scan, or a few side by
+    side). Measured on a grid over the page's box (crop box within media box, in the page's own
+    units, so a rotated or offset page measures the same), so overlapping images count once; an
+    image drawn through a form (a scan placed by imposition) counts with the form's bounds."""
+    try:
+        left, bottom, right, top = page.get_bbox()
+        width, height = right - left, top - bottom
+        if width <= 0 or height <= 0:
+            return False
+        covered = [bytearray(_GRID) for _ in range(_GRID)]
+        kinds = [pdfium_c.FPDF_PAGEOBJ_IMAGE, pdfium_c.FPDF_PAGEOBJ_FORM]
+        for obj in page.get_objects(filter=kinds, max_depth=1):
+            if obj.type == pdfium_c.FPDF_PAGEOBJ_FORM and not _holds_image(page, obj):
+                continue
+            x0, y0, x1, y1 = obj.get_bounds()
+            columns = _cells(x0 - left, x1 - left, width)
+            for row in _cells(y0 - bottom, y1 - bottom, height):
+                covered[row][columns.start : columns.stop] = b"\x01" * len(columns)
+    except pdfium.PdfiumError:
+        return False  # unmeasurable: the text layer is taken, as before
+    return sum(sum(row) for row in covered) >= _SCAN_IMAGE_SHARE * _GRID * _GRID
+
+
+def _cells(start: float, end: float, size: float) -> range:
+    """The grid cells whose centres lie between start and end (page units from the box's edge)."""
+    first = max(0, math.ceil(start / size * _GRID - 0.5))
+    last = min(_GRID - 1, math.floor(end / size * _GRID - 0.5))
+    return range(first, last + 1) if last >= first else range(0)
+
+
+def _holds_image(page: pdfium.PdfPage, form: pdfium.PdfObject) -> bool:
+    return any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], form=form))
 
 
 def uses_legacy_font(textpage: pdfium.PdfTextPage) -> bool:

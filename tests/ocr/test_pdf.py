@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -147,6 +148,56 @@ def test_a_page_of_text_with_a_small_picture_keeps_its_text_layer(
     [page] = _read(path, engine)
 
     assert (page.source, page.text) == ("text_layer", STAMP)
+
+
+def _rotate(page: pdfium.PdfPage) -> None:
+    page.set_rotation(90)
+
+
+def _move_the_page_box(page: pdfium.PdfPage) -> None:
+    """The same drawing 300 points up and right, the page's boxes moved with it (not at 0,0)."""
+    width, height = page.get_size()
+    for obj in list(page.get_objects(max_depth=1)):
+        obj.transform(pdfium.PdfMatrix().translate(300, 300))
+    page.set_mediabox(0, 0, width + 300, height + 300)
+    page.set_cropbox(300, 300, width + 300, height + 300)
+
+
+@pytest.mark.parametrize("change", [_rotate, _move_the_page_box], ids=["rotated", "page-box-not-at-origin"])
+def test_a_stamped_scan_is_ocred_however_its_page_is_set(
+    tmp_path: Path, engine: OcrEngine, short_page, change: Callable[[pdfium.PdfPage], None]
+) -> None:
+    stamped = _scan_with_stamp(tmp_path / "stamped.pdf", short_page[0], STAMP, image_width=148)
+    pdf = pdfium.PdfDocument(stamped)
+    page = pdf[0]
+    change(page)
+    page.gen_content()
+    path = tmp_path / "changed.pdf"
+    pdf.save(path)
+    pdf.close()
+
+    [read] = _read(path, engine)
+
+    assert read.source == "ocr"
+
+
+def test_overlapping_pictures_are_counted_once(tmp_path: Path, engine: OcrEngine) -> None:
+    # Two pictures drawn on the same spot, each over 30 % of the page: 30 % covered, not 60 %.
+    picture = Image.new("L", (400, 400), 128)
+    side = (0.30 * 148 * 210) ** 0.5
+    pdf = FPDF(format=(148, 210))
+    pdf.add_page()
+    pdf.image(picture, x=10, y=40, w=side, h=side)
+    pdf.image(picture, x=10, y=40, w=side, h=side)
+    pdf.set_font("helvetica", size=9)
+    pdf.set_xy(5, 3)
+    pdf.cell(text="A photo with a caption")
+    path = tmp_path / "photo.pdf"
+    pdf.output(str(path))
+
+    [page] = _read(path, engine)
+
+    assert (page.source, page.text) == ("text_layer", "A photo with a caption")
 
 
 def test_a_scan_with_a_full_text_layer_keeps_it(tmp_path: Path, engine: OcrEngine, short_page) -> None:
