@@ -161,7 +161,12 @@ RANK_WINDOW = 200
 async def find(
     session: AsyncSession, *, query: ParsedQuery, visible: sa.ColumnElement[bool], limit: int, offset: int
 ) -> tuple[list[sa.Row[Any]], int]:
-    """One query: the page, ranked, and the total on each row (a count alone past the end)."""
+    """One query: the page, ranked, and the total on each row (a count alone past the end).
+
+    The matches are read once (a CTE, read twice: so materialized) and counted; only the first
+    RANK_WINDOW of them in title-hit, then recency order are sorted (a top-N sort, not a sort of
+    every match, which for a word in most documents was most of the query) and ranked. A page past
+    the window reads the matches after it in the same order, as far as the page needs."""
     q = match_queries(query)
     conditions = [visible]
     if q.words is not None:
@@ -176,30 +181,35 @@ async def find(
         .where(*conditions)
     )
     if q.check is None:
-        matches = candidates.subquery()
+        matches = candidates.cte("matches")
     else:
         # MATERIALIZED keeps PostgreSQL from folding the check into the index scan, where it
         # would re-read the tsv of every candidate in the table rather than of the visible ones.
         fenced = candidates.cte("candidates").prefix_with("MATERIALIZED")
-        matches = sa.select(fenced).where(fenced.c.tsv.op("@@")(sa.cast(q.check, TSQUERY))).subquery()
+        matches = sa.select(fenced).where(fenced.c.tsv.op("@@")(sa.cast(q.check, TSQUERY))).cte("matches")
     by_title_then_recency = (matches.c.title_hit.desc(), matches.c.updated_at.desc(), matches.c.id.desc())
-    numbered = sa.select(
-        matches,
-        sa.func.row_number().over(order_by=by_title_then_recency).label("position"),
-        sa.func.count().over().label("total"),
-    ).subquery()
-    in_window = numbered.c.position <= RANK_WINDOW
+    total = sa.select(sa.func.count()).select_from(matches).scalar_subquery().label("total")
+    window = sa.select(matches).order_by(*by_title_then_recency).limit(RANK_WINDOW).subquery()
     # Normalization 32 maps ts_rank into [0, 1): a title hit's 1.0 always comes first.
-    ts_rank = sa.func.ts_rank(numbered.c.tsv, sa.cast(q.rank, TSQUERY), 32)
-    rank = sa.case((in_window, numbered.c.title_hit + ts_rank), else_=numbered.c.title_hit).label("rank")
+    ts_rank = sa.func.ts_rank(window.c.tsv, sa.cast(q.rank, TSQUERY), 32)
+    ranked = (window.c.title_hit + ts_rank).label("rank")
+    parts = [sa.select(window.c.id, window.c.title, window.c.updated_at, ranked, sa.literal(0).label("part"))]
+    beyond = offset + limit - RANK_WINDOW
+    if beyond > 0:
+        parts.append(
+            sa.select(matches.c.id, matches.c.title, matches.c.updated_at, matches.c.title_hit, sa.literal(1))
+            .order_by(*by_title_then_recency)
+            .offset(RANK_WINDOW)
+            .limit(beyond)
+        )
+    page = sa.union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
     stmt = (
-        sa.select(numbered.c.id, numbered.c.title, numbered.c.updated_at, rank, numbered.c.total)
-        .order_by(in_window.desc(), rank.desc(), numbered.c.updated_at.desc(), numbered.c.id.desc())
+        sa.select(page.c.id, page.c.title, page.c.updated_at, page.c.rank, total)
+        .order_by(page.c.part, page.c.rank.desc(), page.c.updated_at.desc(), page.c.id.desc())
         .limit(limit)
         .offset(offset)
     )
     rows = list((await session.execute(stmt)).all())
     if rows or offset == 0:
         return rows, rows[0].total if rows else 0
-    total = await session.scalar(sa.select(sa.func.count()).select_from(matches))
-    return [], total or 0
+    return [], await session.scalar(sa.select(total)) or 0

@@ -173,6 +173,11 @@ async def test_beyond_the_rank_window_title_hits_then_recency(
 
     pages = [(await find("बजेट", limit=2, offset=offset)).hits for offset in (0, 2)]
     order = [hit.document_id for page in pages for hit in page]
+    # Pages that start inside the window and end past it, or lie wholly past it, agree.
+    for limit in (1, 3):
+        paged = [(await find("बजेट", limit=limit, offset=offset)) for offset in range(0, 4, limit)]
+        assert [hit.document_id for page in paged for hit in page.hits] == order
+        assert {page.total for page in paged} == {4}
 
     if is_postgres():
         assert order == [titled_new, titled_old, sparse_new, dense_old]
