@@ -1,4 +1,6 @@
 # Lekhamudra API and worker image: `docker build -t lekhamudra .`
+# ENV=prod does not migrate at start: run `lekhamudra db upgrade` against the shared DATABASE_URL
+# first (docker-compose.yml's `migrate` service does), and keep /data on a volume.
 # Multi-stage: dependencies are resolved with uv from uv.lock; the runtime image has only the
 # virtual environment, Tesseract's language data, and runs as a non-root user.
 
