@@ -149,8 +149,9 @@ def _insert_new() -> HotWrite:
         created_at=bindparam("created_at"),
     )
     event = insert(AuditEvent).values(dict(zip(_EVENT_COLUMNS, _event_binds(), strict=True)))
-    ctes = [version.cte("new_version"), search.postgres_index_row().cte("new_index"), event.cte("new_event")]
-    new = document.returning(Document.id).cte("new_document")
+    new = document.returning(Document.id, Document.owner_id, Document.updated_at, Document.trashed_at)
+    new = new.cte("new_document")
+    ctes = [version.cte("new_version"), search.postgres_index_row(new).cte("new_index"), event.cte("new_event")]
     return HotWrite(select(new.c.id).add_cte(*ctes))
 
 
@@ -188,7 +189,15 @@ def _update_at_version() -> HotWrite:
             updated_at=now,
             updated_by=author,
         )
-        .returning(Document.id, Document.version, Document.title, Document.content)
+        .returning(
+            Document.id,
+            Document.version,
+            Document.title,
+            Document.content,
+            Document.owner_id,
+            Document.updated_at,
+            Document.trashed_at,
+        )
         .cte("updated")
     )
     version = insert(DocumentVersion).from_select(
@@ -206,7 +215,7 @@ def _update_at_version() -> HotWrite:
     )
     ctes = [
         version.cte("new_version"),
-        search.postgres_index_row(updated.c.id).cte("new_index"),
+        search.postgres_index_row(updated).cte("new_index"),
         event.cte("new_event"),
         recent.cte("recent"),
     ]

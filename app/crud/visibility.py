@@ -8,7 +8,7 @@ visible to nobody but its owner, and only where the owner asks for the trash.
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, or_, select, union_all
 
@@ -53,6 +53,23 @@ def visible_document_ids(user_id: uuid.UUID, permission: Permission = "read") ->
         return owned
     shared = select(DocumentShare.document_id).join(Document, Document.id == DocumentShare.document_id).where(member)
     return select(union_all(owned, shared).subquery().c[0])
+
+
+def visible_in_copy(
+    user_id: uuid.UUID,
+    *,
+    document_id: ColumnElement[uuid.UUID],
+    owner_id: ColumnElement[uuid.UUID],
+    trashed_at: ColumnElement[Any],
+) -> list[ColumnElement[bool]]:
+    """The same rule (to read) over a table that copies each document's id, owner and trashed_at
+    (the search index on PostgreSQL), as two disjoint conditions, owned then shared: a query per
+    condition lets each use its own index (an OR of the two would read every match)."""
+    live = trashed_at.is_(None)
+    shared = select(DocumentShare.document_id).where(
+        DocumentShare.user_id == user_id, DocumentShare.role.in_(_MEMBER_ROLES["read"])
+    )
+    return [and_(owner_id == user_id, live), and_(owner_id != user_id, live, document_id.in_(shared))]
 
 
 def document_visible_to(user_id: uuid.UUID, permission: Permission = "read") -> ColumnElement[bool]:

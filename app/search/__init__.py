@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from types import ModuleType
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -88,11 +87,11 @@ async def index_document(
     )
 
 
-def postgres_index_row(document_id: sa.ColumnElement[uuid.UUID] | None = None) -> sa.Insert:
+def postgres_index_row(document: sa.FromClause | None = None) -> sa.Insert:
     """PostgreSQL's upsert of one document's index row, for a statement that writes the document
-    too (a CTE); its parameters are `postgres_index_values(...)` and `document_id`, unless given
-    as a column of another CTE."""
-    return _postgres.upsert_statement(document_id)
+    too (a CTE); its parameters are `postgres_index_values(...)`, and `document_id` unless the
+    document is given as a CTE returning its id, owner_id, updated_at and trashed_at."""
+    return _postgres.upsert_statement(document)
 
 
 def postgres_index_values(*, title: str, content: str, pages: list[tuple[int, str]]) -> dict[str, str]:
@@ -131,18 +130,18 @@ async def search(
     session: AsyncSession,
     *,
     query: str | ParsedQuery,
-    visible: sa.ColumnElement[bool] | sa.Select[Any],
+    viewer: uuid.UUID | None,
     limit: int,
     offset: int,
 ) -> SearchPage:
     """A page of hits, best first (title hits, then rank, then most recently updated).
 
-    `visible`: a predicate on `Document` (`Document.owner_id == uid`) or a select of the visible
-    document ids. Raises InvalidQuery for input with nothing to search for.
+    `viewer`: whose documents to search, by the visibility rule (app.crud.visibility: owned or
+    shared, not in the trash); None: every document not in the trash (benchmarks, tests).
+    Raises InvalidQuery for input with nothing to search for.
     """
     parsed = query if isinstance(query, ParsedQuery) else parse_query(query)
-    where = Document.id.in_(visible) if isinstance(visible, sa.Select) else visible
-    rows, total = await _engine(session).find(session, query=parsed, visible=where, limit=limit, offset=offset)
+    rows, total = await _engine(session).find(session, query=parsed, viewer=viewer, limit=limit, offset=offset)
     if not rows:
         return SearchPage(hits=[], total=total)
     ids = [row.id for row in rows]

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.crud.visibility import document_visible_to
 from app.models import Document
 from app.search._query import ParsedQuery, Term
 from app.search._tables import sqlite_documents as docs
@@ -43,8 +44,9 @@ async def remove(session: AsyncSession, *, document_id: uuid.UUID) -> None:
 
 
 async def find(
-    session: AsyncSession, *, query: ParsedQuery, visible: sa.ColumnElement[bool], limit: int, offset: int
+    session: AsyncSession, *, query: ParsedQuery, viewer: uuid.UUID | None, limit: int, offset: int
 ) -> tuple[list[sa.Row[Any]], int]:
+    visible = Document.trashed_at.is_(None) if viewer is None else document_visible_to(viewer)
     full, title_only = match_expression(query)
     matches = fts.c.search_fts.op("MATCH")(full)
     in_title = fts.alias("title_fts")

@@ -24,11 +24,16 @@ sqlite_documents = sa.Table(
 )
 sqlite_fts = sa.table("search_fts", sa.column("rowid", sa.Integer), sa.column("search_fts"), sa.column("title"))
 
-# PostgreSQL: tsvectors per document (see _postgres): all tokens, the title's, adjacent pairs.
+# PostgreSQL: tsvectors per document (see _postgres): all tokens, the title's, adjacent pairs;
+# and copies of the document's owner, updated_at and trashed_at (written with the row, then kept
+# in step by a trigger on `documents`: migration 0008), so a search reads this table alone.
 postgres_documents = sa.Table(
     "search_documents",
     _postgres,
     sa.Column("document_id", sa.Uuid, primary_key=True),
+    sa.Column("owner_id", sa.Uuid, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("trashed_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("tsv", TSVECTOR, nullable=False),
     sa.Column("title_tsv", TSVECTOR, nullable=False),
     sa.Column("pairs", TSVECTOR, nullable=False),

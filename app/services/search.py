@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import search as search_engine
 from app.core.errors import Invalid
-from app.crud.visibility import role_of, visible_document_ids
+from app.crud.visibility import role_of
 from app.models import Document
 from app.schemas.search import SearchDocument, SearchItem, SearchResults
 
@@ -18,9 +18,7 @@ async def search_documents(
     *, session: AsyncSession, user_id: uuid.UUID, query: str, limit: int, offset: int
 ) -> SearchResults:
     try:
-        page = await search_engine.search(
-            session, query=query, visible=visible_document_ids(user_id), limit=limit, offset=offset
-        )
+        page = await search_engine.search(session, query=query, viewer=user_id, limit=limit, offset=offset)
     except search_engine.InvalidQuery as exc:
         raise Invalid(str(exc) or "Nothing to search for", code="invalid_query") from None
     ids = [hit.document_id for hit in page.hits]

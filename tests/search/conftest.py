@@ -80,16 +80,14 @@ def add_document(db: Database, owner: uuid.UUID) -> AddDocument:
 
 @pytest.fixture
 def find(db: Database, owner: uuid.UUID) -> Find:
-    """Search as `owner` (or with any `visible`)."""
+    """Search as `owner` (or as `viewer`; `everyone=True`: every document not in the trash)."""
 
-    async def _find(query: str, *, visible: object = None, limit: int = 20, offset: int = 0) -> SearchPage:
+    async def _find(
+        query: str, *, viewer: uuid.UUID | None = None, everyone: bool = False, limit: int = 20, offset: int = 0
+    ) -> SearchPage:
         async with db.unit_of_work(write=False) as session:
             return await search(
-                session,
-                query=query,
-                visible=Document.owner_id == owner if visible is None else visible,  # type: ignore[arg-type]
-                limit=limit,
-                offset=offset,
+                session, query=query, viewer=None if everyone else viewer or owner, limit=limit, offset=offset
             )
 
     return _find

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.dialects.postgresql import TSVECTOR
 
 from app.core.config import Settings
 from app.db.migrate import alembic_config, upgrade_to_head
@@ -21,8 +22,9 @@ from app.db.session import Database
 from app.models import Base, Document, OcrPage, User
 from app.search import _engine as search_engine_of
 from app.search import include_name, search
+from app.search._postgres import index_values
 from tests.conftest import make_settings
-from tests.databases import fresh_database
+from tests.databases import fresh_database, is_postgres
 
 
 @pytest.fixture
@@ -69,13 +71,79 @@ async def test_upgrade_indexes_documents_already_there(empty_settings: Settings)
         found = {}
         for query in ("काठमाडौं 2081", '"काठमाडौंमा २०८१/८२ को"', '"को बजेटको"'):
             async with db.unit_of_work(write=False) as session:
-                page = await search(session, query=query, visible=Document.owner_id == owner, limit=10, offset=0)
+                page = await search(session, query=query, viewer=owner, limit=10, offset=0)
             found[query] = [(h.document_id, h.page) for h in page.hits]
     finally:
         await db.dispose()
 
     # Words, and phrases (answered on PostgreSQL from the pairs the later migration adds).
     assert found == {query: [(document_id, 2)] for query in found}
+
+
+async def _index_as_of_0007(session: Any, document_id: uuid.UUID, *, title: list[str], body: list[str]) -> None:
+    """An index row as migrations 0004-0007 left it (PostgreSQL: the tsvectors alone)."""
+    if not is_postgres():
+        await search_engine_of(session).index(session, document_id=document_id, title=title, body=body)
+        return
+    columns = ("tsv", "title_tsv", "pairs")
+    table = sa.table("search_documents", sa.column("document_id", sa.Uuid), *(sa.column(c) for c in columns))
+    values = index_values(title, body)
+    await session.execute(
+        sa.insert(table).values(document_id=document_id, **{c: sa.cast(values[c], TSVECTOR) for c in columns})
+    )
+
+
+async def test_upgrade_copies_owner_recency_and_trash_into_the_index(empty_settings: Settings) -> None:
+    await anyio.to_thread.run_sync(_migrate, empty_settings, "0007_search_reindex")
+    db = Database(empty_settings.sqlalchemy_url)
+    owner, other = uuid.uuid4(), uuid.uuid4()
+    old, new, trashed, others = (uuid.uuid4() for _ in range(4))
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    try:
+        async with db.unit_of_work() as session:
+            session.add_all([User(id=u, email=f"{u}@example.com", password_hash="x") for u in (owner, other)])
+            await session.flush()
+            for i, (doc, who, trashed_at) in enumerate(
+                [(old, owner, None), (new, owner, None), (trashed, owner, t0), (others, other, None)]
+            ):
+                session.add(
+                    Document(
+                        id=doc,
+                        owner_id=who,
+                        title="खबर",
+                        content="बजेट",
+                        updated_at=t0 + timedelta(days=i),
+                        trashed_at=trashed_at,
+                    )
+                )
+                await session.flush()
+                await _index_as_of_0007(session, doc, title=["खबर"], body=["बजेट"])
+
+        await anyio.to_thread.run_sync(upgrade_to_head, empty_settings)
+
+        async with db.unit_of_work(write=False) as session:
+            page = await search(session, query="बजेट", viewer=owner, limit=10, offset=0)
+            everyone = await search(session, query="बजेट", viewer=None, limit=10, offset=0)
+            if is_postgres():
+                copied = set(
+                    (
+                        await session.execute(
+                            sa.text("SELECT document_id, owner_id, updated_at, trashed_at FROM search_documents")
+                        )
+                    ).all()
+                )
+    finally:
+        await db.dispose()
+
+    assert [h.document_id for h in page.hits] == [new, old] and page.total == 2
+    assert [h.document_id for h in everyone.hits] == [others, new, old]
+    if is_postgres():
+        assert copied == {
+            (old, owner, t0, None),
+            (new, owner, t0 + timedelta(days=1), None),
+            (trashed, owner, t0 + timedelta(days=2), t0),
+            (others, other, t0 + timedelta(days=3), None),
+        }
 
 
 async def test_upgrade_reindexes_documents_tokenized_the_old_way(empty_settings: Settings) -> None:
@@ -92,16 +160,14 @@ async def test_upgrade_reindexes_documents_tokenized_the_old_way(empty_settings:
             )
             await session.flush()
             # As the tokenizer before 0007 indexed it: Snowball's one-letter stem of नदीमा.
-            await search_engine_of(session).index(
-                session, document_id=document_id, title=["खबर"], body=["बागमती", "न", "बाढी"]
-            )
+            await _index_as_of_0007(session, document_id, title=["खबर"], body=["बागमती", "न", "बाढी"])
 
         await anyio.to_thread.run_sync(upgrade_to_head, empty_settings)
 
         found = {}
         for query in ("नदी", "नदीमा", "न", '"बागमती नदी"'):
             async with db.unit_of_work(write=False) as session:
-                page = await search(session, query=query, visible=Document.owner_id == owner, limit=10, offset=0)
+                page = await search(session, query=query, viewer=owner, limit=10, offset=0)
             found[query] = [h.document_id for h in page.hits]
     finally:
         await db.dispose()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from app.db.session import Database
-from app.models import Document
+from app.models import Document, DocumentShare
 from app.search import _postgres, index_document, reindex_document, remove_document
 from tests.databases import is_postgres
 from tests.search.conftest import AddDocument, Find, make_user
@@ -95,13 +96,58 @@ async def test_documents_outside_visible_never_appear(db: Database, add_document
     assert page.total == 1
 
 
-async def test_visible_may_be_a_select_of_ids(db: Database, add_document: AddDocument, find: Find) -> None:
-    first = await add_document("बजेट एक", "")
-    await add_document("बजेट दुई", "")
+async def test_shared_documents_are_found_by_their_member_until_unshared(
+    db: Database, add_document: AddDocument, find: Find
+) -> None:
+    stranger, member = await make_user(db), await make_user(db)
+    shared = await add_document("बजेट साझा", "", owner_id=stranger)
+    await add_document("बजेट अर्को", "", owner_id=stranger)
+    own = await add_document("बजेट मेरो", "", owner_id=member)
+    async with db.unit_of_work() as session:
+        session.add(DocumentShare(document_id=shared, user_id=member, role="viewer"))
 
-    page = await find("बजेट", visible=sa.select(Document.id).where(Document.id == first))
+    found = await find("बजेट", viewer=member)
+    async with db.unit_of_work() as session:
+        await session.execute(sa.delete(DocumentShare).where(DocumentShare.document_id == shared))
+    after = await find("बजेट", viewer=member)
 
-    assert [h.document_id for h in page.hits] == [first]
+    assert [h.document_id for h in found.hits] == [own, shared] and found.total == 2
+    assert [h.document_id for h in after.hits] == [own] and after.total == 1
+
+
+async def test_trash_and_restore_are_followed_without_reindexing(
+    db: Database, add_document: AddDocument, find: Find
+) -> None:
+    kept, trashed = await add_document("बजेट एक", ""), await add_document("बजेट दुई", "")
+
+    async def set_trashed(when: datetime | None) -> None:
+        async with db.unit_of_work() as session:
+            await session.execute(sa.update(Document).where(Document.id == trashed).values(trashed_at=when))
+
+    await set_trashed(datetime.now(UTC))
+    in_trash = await find("बजेट")
+    in_trash_everyone = await find("बजेट", everyone=True)
+    await set_trashed(None)
+    restored = await find("बजेट")
+
+    assert [h.document_id for h in in_trash.hits] == [kept] and in_trash.total == 1
+    assert [h.document_id for h in in_trash_everyone.hits] == [kept]
+    assert [h.document_id for h in restored.hits] == [trashed, kept] and restored.total == 2
+
+
+async def test_order_follows_a_later_updated_at(db: Database, add_document: AddDocument, find: Find) -> None:
+    older, newer = await add_document("अरू", "बजेट"), await add_document("अरू", "बजेट")
+    before = [h.document_id for h in (await find("बजेट")).hits]
+    async with db.unit_of_work() as session:
+        await session.execute(
+            sa.update(Document).where(Document.id == older).values(updated_at=datetime.now(UTC) + timedelta(days=1))
+        )
+
+    after = (await find("बजेट")).hits
+
+    assert before == [newer, older]
+    assert [h.document_id for h in after] == [older, newer]
+    assert after[0].updated_at > after[1].updated_at
 
 
 async def test_limit_and_offset_page_through_hits(add_document: AddDocument, find: Find) -> None:
@@ -146,7 +192,7 @@ async def test_deleting_the_document_drops_its_index_entry(db: Database, add_doc
 async def test_nothing_visible_is_an_empty_page(add_document: AddDocument, find: Find) -> None:
     await add_document("बजेट", "")
 
-    page = await find("बजेट", visible=Document.owner_id == uuid.uuid4())
+    page = await find("बजेट", viewer=uuid.uuid4())
 
     assert page.hits == [] and page.total == 0
 
