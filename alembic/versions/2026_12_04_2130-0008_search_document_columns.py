@@ -44,6 +44,9 @@ EXECUTE FUNCTION search_documents_follow()
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    # Writers of `documents` (a server still running the old code) wait until the trigger is
+    # there: a trash or restore between the backfill and the trigger would be lost in the copy.
+    op.execute("LOCK TABLE documents IN SHARE ROW EXCLUSIVE MODE")
     op.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
     # Dropped before the backfill (an UPDATE would write every row's entries into both again).
     op.drop_index("ix_search_documents_tsv", table_name="search_documents", postgresql_using="gin")

@@ -157,7 +157,11 @@ _UPSERT = upsert_statement()
 
 
 async def index(session: AsyncSession, *, document_id: uuid.UUID, title: list[str], body: list[str]) -> None:
-    await session.execute(_UPSERT, {"document_id": document_id, **index_values(title, body)})
+    result = await session.execute(_UPSERT, {"document_id": document_id, **index_values(title, body)})
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        # The row is built from the document's own row: one not in the database (not yet
+        # flushed: sessions do not autoflush) would be silently left out of the index.
+        raise LookupError(f"document {document_id} is not in the database: flush it before indexing")
 
 
 async def remove(session: AsyncSession, *, document_id: uuid.UUID) -> None:

@@ -34,6 +34,10 @@ def match_expression(query: ParsedQuery) -> tuple[str, str]:
 
 
 async def index(session: AsyncSession, *, document_id: uuid.UUID, title: list[str], body: list[str]) -> None:
+    if await session.scalar(sa.select(Document.id).where(Document.id == document_id)) is None:
+        # As on PostgreSQL, whose index row is built from the document's: a document not yet
+        # flushed (sessions do not autoflush) is an error, not a row that search never joins.
+        raise LookupError(f"document {document_id} is not in the database: flush it before indexing")
     await remove(session, document_id=document_id)
     await session.execute(sa.insert(docs).values(document_id=document_id, title=" ".join(title), body=" ".join(body)))
 

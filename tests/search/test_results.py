@@ -169,6 +169,15 @@ async def test_reindexing_replaces_the_old_text(db: Database, add_document: AddD
     assert [h.document_id for h in (await find("नयाँ")).hits] == [document_id]
 
 
+async def test_indexing_a_document_not_in_the_database_is_an_error(db: Database) -> None:
+    with pytest.raises(LookupError, match="flush it before indexing"):
+        async with db.unit_of_work() as session:
+            await index_document(session, document_id=uuid.uuid4(), title="बजेट", content="", pages=[])
+
+    async with db.unit_of_work(write=False) as session:
+        assert await session.scalar(sa.text("SELECT count(*) FROM search_documents")) == 0
+
+
 async def test_removed_document_is_not_found(db: Database, add_document: AddDocument, find: Find) -> None:
     document_id = await add_document("बजेट", "")
     async with db.unit_of_work() as session:
