@@ -16,8 +16,9 @@ then recency order; the rest follow in that order.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,11 +40,50 @@ def _quote(token: str) -> str:
     return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+# Each position as tsvector writes it, made once: `12A` (title), `340B` (body).
+_LABELS = {weight: tuple(f"{position}{weight}" for position in range(_MAX_POSITION + 1)) for weight in "AB"}
+
+
+def _plain(tokens: Iterable[str]) -> bool:
+    """No token holds a quote or a backslash, so each needs only its quotes (our tokenizer's never
+    do: a token is letters, digits and marks); checked once for all of them."""
+    joined = "".join(tokens)
+    return "'" not in joined and "\\" not in joined
+
+
+def _lexemes_size(lexemes: dict[str, Any], positions: int) -> int:
+    """What `tsvector_literal`'s bound counts: each lexeme's bytes + 8, each position 2."""
+    return len(" ".join(lexemes).encode()) + 7 * len(lexemes) + 1 + 2 * positions
+
+
 def tsvector_literal(title: list[str], body: list[str]) -> str:
     """Title at weight A from position 1; body at weight B after a gap, so no phrase spans both."""
     positions: dict[str, list[str]] = {}
+    start = len(title) + 2
+    for first, stream, labels in ((1, title, _LABELS["A"]), (start, body, _LABELS["B"])):
+        for position, token in enumerate(stream[: max(0, _MAX_POSITION + 1 - first)], first):
+            entry = positions.get(token)
+            if entry is None:
+                positions[token] = [labels[position]]
+            else:
+                entry.append(labels[position])
+    count = len(title) + len(body)
+    if start + len(body) > _MAX_POSITION + 1 or _lexemes_size(positions, count) > _MAX_TSVECTOR_BYTES:
+        positions = _bounded_positions(title, body)  # PostgreSQL's limits apply: the slow way
+    elif count > _MAX_POSITIONS_PER_LEXEME:
+        for token, entry in positions.items():
+            if len(entry) > _MAX_POSITIONS_PER_LEXEME:
+                positions[token] = entry[:_MAX_POSITIONS_PER_LEXEME]
+    quote = "'{}'".format if _plain(positions) else _quote
+    return " ".join([f"{quote(token)}:{','.join(entry)}" for token, entry in positions.items()])
+
+
+def _bounded_positions(title: list[str], body: list[str]) -> dict[str, list[str]]:
+    """Each token's positions within PostgreSQL's limits: 256 per lexeme, none past 16383 (a
+    token first seen there keeps that one), and tokens past 900 000 bytes left out."""
+    positions: dict[str, list[str]] = {}
     size = 0
-    for first, stream, weight in ((1, title, "A"), (len(title) + 2, body, "B")):
+    for first, stream, labels in ((1, title, _LABELS["A"]), (len(title) + 2, body, _LABELS["B"])):
         for position, token in enumerate(stream, first):
             entry = positions.get(token)
             if entry is None:
@@ -52,11 +92,11 @@ def tsvector_literal(title: list[str], body: list[str]) -> str:
                     continue
                 entry = positions[token] = []
             if len(entry) < _MAX_POSITIONS_PER_LEXEME and position <= _MAX_POSITION:
-                entry.append(f"{position}{weight}")
+                entry.append(labels[position])
                 size += 2
             elif not entry:  # past the last position PostgreSQL keeps: still findable, without position
-                entry.append(f"{_MAX_POSITION}{weight}")
-    return " ".join(f"{_quote(tok)}:{','.join(pos)}" for tok, pos in positions.items())
+                entry.append(labels[_MAX_POSITION])
+    return positions
 
 
 def title_literal(title: list[str]) -> str:
@@ -64,18 +104,20 @@ def title_literal(title: list[str]) -> str:
 
 
 def pairs_literal(title: list[str], body: list[str]) -> str:
-    """Adjacent tokens of the title, and of the body (never across the two), as lexemes."""
-    pairs: dict[str, None] = {}
-    size = 0
-    for stream in (title, body):
-        for first, second in pairwise(stream):
-            pair = f"{first} {second}"
-            if pair not in pairs:
-                size += len(pair.encode()) + 8
-                if size > _MAX_TSVECTOR_BYTES:
-                    break
-                pairs[pair] = None
-    return " ".join(_quote(pair) for pair in pairs)
+    """Adjacent tokens of the title, and of the body (never across the two), as lexemes, the first
+    ones up to 900 000 bytes."""
+    pairs = dict.fromkeys(chain(map(" ".join, pairwise(title)), map(" ".join, pairwise(body))))
+    if _lexemes_size(pairs, 0) > _MAX_TSVECTOR_BYTES:
+        size, kept = 0, {}
+        for pair in pairs:
+            size += len(pair.encode()) + 8
+            if size > _MAX_TSVECTOR_BYTES:
+                break
+            kept[pair] = None
+        pairs = kept
+    if not pairs:
+        return ""
+    return "'" + "' '".join(pairs) + "'" if _plain(pairs) else " ".join(map(_quote, pairs))
 
 
 def _pair_lexemes(term: Term) -> list[str]:
