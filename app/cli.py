@@ -32,6 +32,7 @@ def serve(
     """Run the API server (applies pending migrations first in dev)."""
     import uvicorn
 
+    from app.server import CoalescingHttpToolsProtocol
     from main import MIGRATED_ENV
 
     settings = get_settings()
@@ -54,6 +55,7 @@ def serve(
         reload=reload,
         log_config=None,
         server_header=False,
+        http=CoalescingHttpToolsProtocol,
         # Forwarded headers are handled by the app, from TRUSTED_PROXIES only.
         proxy_headers=False,
     )

@@ -65,8 +65,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(*, database_url: str, workers: int, pin: bool, workdir: Path, name: str) -> Iterator[Server]:
-    """`uv run lekhamudra serve` on a free port (under `taskset -c 0` when pinned); stopped after."""
+def serve(
+    *, database_url: str, workers: int, pin: bool, workdir: Path, name: str, project: Path = PROJECT
+) -> Iterator[Server]:
+    """`uv run lekhamudra serve` of `project` (this checkout by default) on a free port (under
+    `taskset -c 0` when pinned); stopped after."""
     port = free_port()
     data_dir = workdir / f"{name}-data"
     data_dir.mkdir()
@@ -90,7 +93,7 @@ def serve(*, database_url: str, workers: int, pin: bool, workdir: Path, name: st
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(  # noqa: S603
-            command, cwd=PROJECT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=project, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         deadline = time.monotonic() + 90

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
+import httpx
 import psutil
 import redis
 import sqlalchemy as sa
@@ -150,6 +151,19 @@ def wait_for(condition: Callable[[], T | None], *, within: float, what: Descript
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within:.0f}s waiting for {_describe(what)}")
         time.sleep(interval)
+
+
+def wait_until_serving(service: Service, base_url: str, *, within: float = 60) -> None:
+    """Until a `lekhamudra serve` answers /ping; fails with its log if it exits meanwhile."""
+
+    def answers() -> bool:
+        assert service.is_running(), service.log()
+        try:
+            return httpx.get(f"{base_url}/ping", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(answers, within=within, what=f"{base_url} to answer /ping", interval=0.2)
 
 
 async def eventually(

@@ -14,7 +14,7 @@ import pytest
 
 from app.ocr import installed_languages, tessdata_dir
 from tests.ocr.pages import NEPALI_NOTICE, render_page
-from tests.processes import Service, clean_env, free_port, png_bytes, run_cli, wait_for
+from tests.processes import Service, clean_env, free_port, png_bytes, run_cli, wait_for, wait_until_serving
 from tests.storage.support import BUCKET
 from tests.test_worker_processes import postgres_url, redis_url, s3_endpoint  # noqa: F401 - fixtures
 
@@ -57,15 +57,7 @@ def topology(tmp_path: Path, postgres_url: str, redis_url: str, s3_endpoint: str
                 Service(["worker", "--workers", "1"], env=env, cwd=tmp_path, log_path=tmp_path / f"worker{n}.log")
             )
         for url, service in zip(urls, services, strict=False):
-
-            def answers(url: str = url, service: Service = service) -> bool:
-                assert service.is_running(), service.log()
-                try:
-                    return httpx.get(f"{url}/ping", timeout=1).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            wait_for(answers, within=60, what=f"{url} to answer /ping")
+            wait_until_serving(service, url)
         yield urls
     finally:
         for service in services:

@@ -50,6 +50,7 @@ from tests.processes import (
     run_cli,
     tiff_bytes,
     wait_for,
+    wait_until_serving,
 )
 from tests.storage.support import BUCKET, boto3_client
 
@@ -246,16 +247,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
         log_path=tmp_path / "server.log",
     )
     base_url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        assert service.is_running(), service.log()
-        try:
-            return httpx.get(f"{base_url}/ping", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
     try:
-        wait_for(answers, within=60, what="the server to answer /ping", interval=0.2)
+        wait_until_serving(service, base_url)
         yield Server(service, base_url, data_dir)
     finally:
         service.stop(signal.SIGINT, timeout=15)
