@@ -12,7 +12,6 @@ from datetime import datetime
 import anyio
 from fastapi import FastAPI
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api.errors import install_error_handlers
@@ -20,6 +19,7 @@ from app.api.health import router as health_router
 from app.api.metrics import router as metrics_router
 from app.api.middleware import (
     BodyLimitMiddleware,
+    BrowserCorsMiddleware,
     CatchAllMiddleware,
     OriginCheckMiddleware,
     RequestContextMiddleware,
@@ -88,11 +88,14 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         summary="Document sharing with Nepali + English OCR",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry hooks: off. Metrics are Prometheus (/metrics), logs our own;
+        # left on, every request asks OpenTelemetry for its providers (environment look-ups).
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         middleware=[
             *proxy_middleware(settings),
             Middleware(RequestContextMiddleware),
             Middleware(
-                CORSMiddleware,
+                BrowserCorsMiddleware,
                 allow_origins=settings.trusted_origins,
                 allow_credentials=True,
                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],

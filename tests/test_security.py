@@ -392,6 +392,19 @@ async def test_api_vary_keeps_origin_alongside_cookie(client: httpx.AsyncClient)
     assert len(response.headers.get_list("vary")) == 1
 
 
+@pytest.mark.parametrize("path", ["/ping", "/api/v1/auth/me"])
+async def test_a_response_without_origin_still_varies_on_origin_and_allows_no_origin(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    """A cache must not hand a response made for a plain request to a cross-origin one."""
+    response = await client.get(path)
+
+    vary = [v.strip().lower() for v in response.headers["vary"].split(",")]
+    assert vary.count("origin") == 1
+    assert "access-control-allow-origin" not in response.headers
+    assert len(response.headers.get_list("vary")) == 1
+
+
 async def test_signed_in_api_response_is_not_cacheable(client: httpx.AsyncClient, alice: dict[str, Any]) -> None:
     response = await client.get("/api/v1/auth/me")
 

@@ -1,6 +1,6 @@
 """Plain ASGI middleware (no BaseHTTPMiddleware: it costs a task and a copy per request).
 
-Order, outermost first: RequestContext -> CORS -> CatchAll -> OriginCheck -> BodyLimit -> the app.
+Order, outermost first: RequestContext -> BrowserCors -> CatchAll -> OriginCheck -> BodyLimit -> the app.
 CatchAll sits inside CORS so that the frontend can read a 500's body and request id.
 """
 
@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.metrics import observe
@@ -106,8 +107,8 @@ class RequestContextMiddleware:
                     # Responses depend on the session cookie: never cache them anywhere.
                     headers = [(k, v) for k, v in headers if k != b"cache-control"]
                     headers.append((b"cache-control", b"no-store"))
-                    headers = _add_vary(headers, b"Cookie")
-                message["headers"] = headers
+                # Every response may differ by Origin (CORS), and the API's by session cookie.
+                message["headers"] = _add_vary(headers, _VARY_API if is_api else _VARY)
             await send(message)
 
         client = scope.get("client")
@@ -163,12 +164,28 @@ def route_path(scope: Scope) -> str:
     return path
 
 
-def _add_vary(headers: list[tuple[bytes, bytes]], value: bytes) -> list[tuple[bytes, bytes]]:
+_VARY, _VARY_API = (b"Origin",), (b"Origin", b"Cookie")
+
+
+def _add_vary(headers: list[tuple[bytes, bytes]], wanted: tuple[bytes, ...]) -> list[tuple[bytes, bytes]]:
+    """`headers` with one `Vary` naming what it named and each of `wanted`."""
     existing = [v for k, v in headers if k == b"vary"]
     names = [n.strip() for v in existing for n in v.split(b",") if n.strip()]
-    if value.lower() not in (n.lower() for n in names):
-        names.append(value)
+    lowered = {n.lower() for n in names}
+    names += [name for name in wanted if name.lower() not in lowered]
     return [(k, v) for k, v in headers if k != b"vary"] + [(b"vary", b", ".join(names))]
+
+
+class BrowserCorsMiddleware(CORSMiddleware):
+    """Starlette's CORS for the requests that carry an `Origin`; the others have nothing to
+    answer, so they skip it (Starlette's wraps every response to add `Vary: Origin`, which
+    RequestContextMiddleware adds in its one pass over the headers)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _header(scope, b"origin") is None:
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 class OriginCheckMiddleware:
