@@ -1,6 +1,6 @@
 """Hot reads (app/db/hot.py): a read that fails leaves nothing behind.
 
-On PostgreSQL they run on asyncpg's own pool, which does not reset connections; asyncpg leaves a
+On PostgreSQL they run on the driver's own connections (app.db.driver), never reset; asyncpg leaves a
 connection mid-statement, holding its table locks, when it cannot encode an argument."""
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ from datetime import datetime
 from functools import cache, reduce
 from typing import Any, Literal
 
-import asyncpg
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -35,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import search
 from app.crud.session import SessionUser, session_user_columns, session_user_of
 from app.crud.visibility import document_visible_to, has_role, member_where, owned_where, role_of
+from app.db.driver import DriverPool
 from app.db.hot import HotQuery, HotWrite, Row
 from app.db.session import Database
 from app.models import (
@@ -158,7 +158,7 @@ def _insert_new() -> HotWrite:
 _INSERT_NEW = _insert_new()
 
 
-async def insert_new(*, pool: asyncpg.Pool, document: Document, index: dict[str, str], event: AuditEvent) -> None:
+async def insert_new(*, pool: DriverPool, document: Document, index: dict[str, str], event: AuditEvent) -> None:
     """Write a new document (from `new_document`) at version 1 with its index row (`index`:
     `search.postgres_index_values`) and its `document.create` event, atomically (PostgreSQL)."""
     columns = {name: getattr(document, name) for name in ("owner_id", "title", "content", "version", "created_at")}
@@ -227,7 +227,7 @@ _UPDATE_AT_VERSION = _update_at_version()
 
 async def update_at_version(
     *,
-    pool: asyncpg.Pool,
+    pool: DriverPool,
     document_id: uuid.UUID,
     read_version: int,
     title: str,

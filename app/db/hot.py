@@ -4,7 +4,7 @@ Every request checks its session and most read one document. On PostgreSQL, SQLA
 call (building the statement, its cache key, the greenlet hop, the pool's events, result
 processing) costs several times the query itself. A `HotQuery` is written once with SQLAlchemy
 (so the visibility rule and the column names stay in one place), compiled once for asyncpg, and
-run on asyncpg's own pool. On SQLite, and outside the server's event loop, it runs through the
+run on the driver's own connections (app.db.driver). On SQLite, and outside the server's event loop, it runs through the
 engine as any Core statement. Both return rows as mappings with the same values.
 
 Only for single SELECTs whose columns asyncpg decodes itself to what the models hold: uuid,
@@ -20,33 +20,16 @@ through the ORM in one unit of work.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
+from app.db.driver import DriverPool
 from app.db.session import Database
 
 Row = Mapping[str, Any]
-
-
-@asynccontextmanager
-async def _connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection that goes back to the pool only after a query that succeeded.
-
-    The pool does not reset connections (see `_keep_as_is`), and asyncpg leaves a connection
-    mid-statement when it cannot encode an argument: the server then holds the statement's
-    transaction and its table locks, blocking any migration, until the connection's next query.
-    A connection whose query failed for any reason is closed instead (the pool opens another)."""
-    async with pool.acquire() as conn:
-        try:
-            yield conn
-        except BaseException:
-            conn.terminate()
-            raise
 
 
 class _Compiled:
@@ -75,19 +58,16 @@ class HotQuery(_Compiled):
         if pool is None:
             async with db.read_engine.connect() as conn:
                 return (await conn.execute(self.statement, params)).mappings().first()
-        async with _connection(pool) as conn:
-            return await conn.fetchrow(self.sql, *self._args(params))
+        return await pool.fetchrow(self.sql, self._args(params))
 
     async def all(self, db: Database, **params: Any) -> list[Row]:
         pool = await db.driver_pool()
         if pool is None:
             async with db.read_engine.connect() as conn:
                 return list((await conn.execute(self.statement, params)).mappings().all())
-        async with _connection(pool) as conn:
-            return list(await conn.fetch(self.sql, *self._args(params)))
+        return list(await pool.fetch(self.sql, self._args(params)))
 
 
 class HotWrite(_Compiled):
-    async def run(self, pool: asyncpg.Pool, **params: Any) -> Row | None:
-        async with _connection(pool) as conn:
-            return await conn.fetchrow(self.sql, *self._args(params))
+    async def run(self, pool: DriverPool, **params: Any) -> Row | None:
+        return await pool.fetchrow(self.sql, self._args(params))

@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.db.driver import DriverPool
 
 log = logging.getLogger(__name__)
 _BEGIN_OPTION = "lekhamudra_sqlite_begin"
@@ -69,11 +70,6 @@ def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-async def _keep_as_is(_conn: asyncpg.Connection) -> None:
-    """Hot reads are single autocommit SELECTs: nothing to reset when a connection is returned
-    (asyncpg's default reset is a second round trip per query)."""
-
-
 class Database:
     """Owns the engine; hands out read and write sessions."""
 
@@ -81,9 +77,9 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.pool_size = pool_size
-        # The driver's own pool for hot single-statement reads (app.db.hot), made on first use in
+        # The driver's own connections for hot single statements (app.db.hot), made on first use in
         # the loop that uses it; PostgreSQL only.
-        self._driver_pool: asyncpg.Pool | None = None
+        self._driver_pool: DriverPool | None = None
         self._driver_loop: asyncio.AbstractEventLoop | None = None
         self._driver_lock: asyncio.Lock | None = None
         kwargs: dict[str, Any] = {"pool_pre_ping": False}
@@ -119,8 +115,8 @@ class Database:
                 raise
             await _run(session.info.pop(_AFTER_COMMIT, []) + session.info.pop(_AFTER_FINISH, []))
 
-    async def driver_pool(self) -> asyncpg.Pool | None:
-        """asyncpg's pool for this database (PostgreSQL), or None: on SQLite, or in an event
+    async def driver_pool(self) -> DriverPool | None:
+        """The driver's connections to this database (PostgreSQL), or None: on SQLite, or in an event
         loop other than the one that made it (a CLI command, a worker thread): use the engine."""
         if self.is_sqlite:
             return None
@@ -133,9 +129,7 @@ class Database:
             async with self._driver_lock:
                 if self._driver_pool is None:
                     dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
-                    self._driver_pool = await asyncpg.create_pool(
-                        dsn, min_size=1, max_size=self.pool_size, reset=_keep_as_is
-                    )
+                    self._driver_pool = DriverPool(dsn, max_size=self.pool_size)
         return self._driver_pool
 
     async def dispose(self) -> None:

@@ -1,0 +1,104 @@
+"""The driver's connections for hot statements (app.db.driver), on a real PostgreSQL server:
+bounded, reused, a failed or cancelled statement's connection never reused, nothing leaked."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from app.db.driver import DriverPool
+from tests.processes import _admin_dsn, postgres_available
+from tests.test_worker_processes import _require
+
+PID = "SELECT pg_backend_pid() AS pid"
+SLOW_PID = "SELECT pg_backend_pid() AS pid, pg_sleep($1::float8) AS slept"
+
+
+@pytest.fixture
+def postgres() -> None:
+    _require(postgres_available(), "PostgreSQL (TEST_DATABASE_URL or 127.0.0.1:5432)")
+
+
+@pytest.fixture
+async def pool(postgres: None) -> AsyncIterator[DriverPool]:
+    made = DriverPool(_admin_dsn(), max_size=3)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+async def test_one_connection_serves_statements_one_after_another(pool: DriverPool) -> None:
+    pids = {(await pool.fetchrow(PID, []))["pid"] for _ in range(5)}
+    assert len(pids) == 1
+
+
+async def test_no_more_connections_than_max_size_however_many_statements_wait(pool: DriverPool) -> None:
+    rows = await asyncio.gather(*(pool.fetchrow(SLOW_PID, [0.05]) for _ in range(12)))
+    assert len(rows) == 12
+    assert len({row["pid"] for row in rows}) == 3
+
+
+async def test_fetch_returns_every_row(pool: DriverPool) -> None:
+    rows = await pool.fetch("SELECT generate_series(1, $1::int) AS n", [4])
+    assert [row["n"] for row in rows] == [1, 2, 3, 4]
+
+
+async def test_a_connection_whose_statement_failed_is_closed_not_reused(pool: DriverPool) -> None:
+    before = (await pool.fetchrow(PID, []))["pid"]
+    with pytest.raises(asyncpg.DataError):
+        await pool.fetchrow("SELECT $1::int AS n", ["not a number"])  # fails while encoding the argument
+    with pytest.raises(asyncpg.UndefinedTableError):
+        await pool.fetchrow("SELECT * FROM no_such_table", [])
+    after = (await pool.fetchrow(PID, []))["pid"]
+    assert after != before
+    assert await _backend_gone(before)
+
+
+async def test_a_statement_cancelled_midway_gives_back_its_slot_and_drops_its_connection(pool: DriverPool) -> None:
+    slow = asyncio.create_task(pool.fetchrow(SLOW_PID, [5]))
+    await asyncio.sleep(0.3)
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    rows = await asyncio.gather(*(pool.fetchrow(SLOW_PID, [0.05]) for _ in range(3)))
+    assert len({row["pid"] for row in rows}) == 3  # all three slots are free again
+
+
+async def test_a_caller_cancelled_while_waiting_for_a_slot_takes_none(pool: DriverPool) -> None:
+    busy = [asyncio.create_task(pool.fetchrow(SLOW_PID, [0.3])) for _ in range(3)]
+    await asyncio.sleep(0.1)
+    waiting = asyncio.create_task(pool.fetchrow(PID, []))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await asyncio.gather(*busy)
+    rows = await asyncio.gather(*(pool.fetchrow(SLOW_PID, [0.05]) for _ in range(3)))
+    assert len({row["pid"] for row in rows}) == 3
+
+
+async def test_close_closes_idle_connections_and_those_given_back_later(pool: DriverPool) -> None:
+    quick = asyncio.create_task(pool.fetchrow(SLOW_PID, [0.01]))
+    running = asyncio.create_task(pool.fetchrow(SLOW_PID, [0.5]))
+    idle_pid = (await quick)["pid"]
+    await pool.close()
+    busy_pid = (await running)["pid"]
+    assert busy_pid != idle_pid
+    assert await _backend_gone(idle_pid)
+    assert await _backend_gone(busy_pid)
+
+
+async def _backend_gone(pid: int) -> bool:
+    conn = await asyncpg.connect(_admin_dsn())
+    try:
+        for _ in range(50):
+            if not await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+    finally:
+        await conn.close()
