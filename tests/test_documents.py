@@ -17,6 +17,8 @@ from app import search
 from app.core.security import SESSION_COOKIE
 from app.crud import ocr as ocr_crud
 from app.models import OcrJob, OcrPage
+from app.schemas.common import Page
+from app.schemas.document import DocumentSummary
 from app.services import documents as document_service
 from tests.conftest import ClientFactory
 
@@ -259,6 +261,32 @@ async def test_list_items_are_summaries_without_content(client: httpx.AsyncClien
     assert "content" not in item
     assert item == {key: value for key, value in doc.items() if key not in ("content", "file", "ocr")}
     assert item["role"] == "owner"
+
+
+async def test_list_body_is_exactly_what_its_response_model_serializes(
+    client: httpx.AsyncClient, bob_client: httpx.AsyncClient
+) -> None:
+    """The list is written straight from rows (app.api.responses): byte for byte what FastAPI's
+    response model would give, for owned, shared, starred, edited and trashed documents."""
+    mine = await create_doc(client, title=NEPALI, content="x")
+    await client.patch(f"{DOCS}/{mine['id']}", json={"title": "Budget 2081/82"})
+    assert (await client.put(f"{DOCS}/{mine['id']}/star")).status_code == 204
+    gone = await create_doc(client, title="old")
+    assert (await client.delete(f"{DOCS}/{gone['id']}")).status_code == 204
+    bobs = await create_doc(bob_client, title="Bob's")
+    me = (await client.get("/api/v1/auth/me")).json()["user"]
+    shared = await bob_client.post(f"{DOCS}/{bobs['id']}/shares", json={"email": me["email"], "role": "editor"})
+    assert shared.status_code == 201, shared.text
+    page_model = Page[DocumentSummary]
+
+    for params in ({}, {"scope": "shared"}, {"starred": "true"}, {"trashed": "true"}, {"limit": 1, "offset": 1}):
+        response = await client.get(DOCS, params=params)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["items"], params
+        assert response.content == page_model.model_validate_json(response.content).model_dump_json().encode()
+    roles = {item["title"]: item["role"] for item in (await client.get(DOCS)).json()["items"]}
+    assert roles == {"Budget 2081/82": "owner", "Bob's": "editor"}
 
 
 async def test_list_shows_only_the_callers_documents(client: httpx.AsyncClient, bob_client: httpx.AsyncClient) -> None:

@@ -390,12 +390,13 @@ async def list_documents(
     trashed: bool,
     limit: int,
     offset: int,
-) -> tuple[list[dict[str, Any]], int]:
-    """A page of summaries (no content) with the caller's role and star, and the total."""
+) -> tuple[list[Row], int]:
+    """A page of summaries (no content) with the caller's role and star (each row also carries
+    `total`), and the total."""
     query = _list_query(scope=scope, sort=sort, starred=starred, trashed=trashed)
     rows = await query.all(db, user_id=user_id, window=offset + limit, limit=limit, offset=offset)
     if rows:
-        return [{key: value for key, value in row.items() if key != "total"} for row in rows], rows[0]["total"]
+        return rows, rows[0]["total"]
     if offset == 0:
         return [], 0
     # Past the last page: count alone.

@@ -19,6 +19,7 @@ from app.api.deps import (
     StorageDep,
     TrashableDocument,
 )
+from app.api.responses import fields_of, page_response
 from app.core.errors import Invalid, NotFound
 from app.crud import document as document_crud
 from app.crud import sharing as sharing_crud
@@ -40,6 +41,7 @@ from app.services.documents import Access
 from app.services.duplicate import duplicate_document
 
 router = APIRouter(prefix="/documents", tags=["documents"])
+_SUMMARY_FIELDS = fields_of(DocumentSummary)
 _ITEM_ERRORS = error_responses(401, 404, 422)
 _VERSION_TAG = re.compile(r"[0-9]{1,10}")
 VersionNumber = Annotated[int, Path(ge=1, le=MAX_INT32)]
@@ -72,20 +74,15 @@ async def create_document(document_in: DocumentCreate, caller: CallerDep, respon
     return DocumentRead.model_validate(document)
 
 
-@router.get("", responses=error_responses(401, 422))
-async def list_documents(caller: CallerDep, query: Annotated[DocumentListQuery, Query()]) -> Page[DocumentSummary]:
+@router.get("", response_model=Page[DocumentSummary], responses=error_responses(401, 422))
+async def list_documents(caller: CallerDep, query: Annotated[DocumentListQuery, Query()]) -> Response:
     """Documents you can see (summaries, without content), each with your role.
 
     `scope` owned/shared, `sort` by updated/created/title (`-` for descending), `starred=true`
     for your starred ones, `trashed=true` for your trash.
     """
-    items, total = await document_crud.list_documents(db=caller.db, user_id=caller.user.id, **query.model_dump())
-    return Page[DocumentSummary](
-        items=[DocumentSummary.model_validate(item) for item in items],
-        total=total,
-        limit=query.limit,
-        offset=query.offset,
-    )
+    rows, total = await document_crud.list_documents(db=caller.db, user_id=caller.user.id, **query.model_dump())
+    return page_response(rows, _SUMMARY_FIELDS, total=total, limit=query.limit, offset=query.offset)
 
 
 @router.get("/recent", responses=error_responses(401, 422))
