@@ -16,9 +16,9 @@ from fastapi import FastAPI
 from app import search
 from app.core.security import SESSION_COOKIE
 from app.crud import ocr as ocr_crud
-from app.models import OcrJob, OcrPage
+from app.models import DocumentFile, OcrJob, OcrPage
 from app.schemas.common import Page
-from app.schemas.document import DocumentSummary
+from app.schemas.document import DocumentRead, DocumentSummary
 from app.services import documents as document_service
 from tests.conftest import ClientFactory
 
@@ -27,6 +27,9 @@ MAX_CONTENT_BYTES = 5 * 1024 * 1024
 KA = "क"  # 3 bytes of UTF-8
 NEPALI = "नेपाल सरकार, आर्थिक वर्ष २०८१/८२"
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
+# What JSON writers may escape differently: quotes, backslash, control characters, U+2028, emoji.
+CONTROL_AND_QUOTES = 'पाठ\n\t"quoted" \\ back\x01\x1f\x7f \u2028 \U0001f600 </script>'
+
 
 # `client` is signed in (as alice) in every test.
 pytestmark = pytest.mark.usefixtures("alice")
@@ -287,6 +290,60 @@ async def test_list_body_is_exactly_what_its_response_model_serializes(
         assert response.content == page_model.model_validate_json(response.content).model_dump_json().encode()
     roles = {item["title"]: item["role"] for item in (await client.get(DOCS)).json()["items"]}
     assert roles == {"Budget 2081/82": "owner", "Bob's": "editor"}
+
+
+async def test_read_body_is_exactly_what_its_response_model_serializes(
+    app: FastAPI, client: httpx.AsyncClient, bob_client: httpx.AsyncClient
+) -> None:
+    """A document read is written straight from its row (app.api.responses): byte for byte what
+    DocumentRead serializes to, with and without a file and OCR job, shared, starred, trashed."""
+    plain = await create_doc(client, title=NEPALI, content=CONTROL_AND_QUOTES)
+    scanned = await create_doc(client, title="scan")
+    async with app.state.db.unit_of_work() as session:
+        document_id = uuid.UUID(scanned["id"])
+        session.add(
+            DocumentFile(
+                document_id=document_id,
+                storage_key=f"test/{document_id}",
+                filename="स्क्यान.png",
+                size=1234,
+                content_type="image/png",
+                sha256="ab" * 32,
+            )
+        )
+        session.add(
+            OcrJob(
+                document_id=document_id,
+                status="processing",
+                languages="nep+eng",
+                base_version=1,
+                attempts=1,
+                pages_total=3,
+                started_at=datetime.now(UTC),
+            )
+        )
+    assert (await client.put(f"{DOCS}/{plain['id']}/star")).status_code == 204
+    bobs = await create_doc(bob_client, title="Bob's")
+    me = (await client.get("/api/v1/auth/me")).json()["user"]
+    shared = await bob_client.post(f"{DOCS}/{bobs['id']}/shares", json={"email": me["email"], "role": "viewer"})
+    assert shared.status_code == 201, shared.text
+    trashed = await create_doc(client, title="old")
+    assert (await client.delete(f"{DOCS}/{trashed['id']}")).status_code == 204
+
+    bodies = {}
+    for doc in (plain, scanned, bobs, trashed):
+        response = await client.get(f"{DOCS}/{doc['id']}")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["etag"] == f'"{response.json()["version"]}"'
+        assert response.content == DocumentRead.model_validate_json(response.content).model_dump_json().encode()
+        bodies[doc["title"]] = response.json()
+    assert bodies["scan"]["file"]["filename"] == "स्क्यान.png"
+    assert bodies["scan"]["ocr"]["status"] == "processing" and bodies["scan"]["ocr"]["pages_total"] == 3
+    assert bodies[NEPALI]["file"] is None and bodies[NEPALI]["starred"] is True
+    assert bodies[NEPALI]["content"] == CONTROL_AND_QUOTES
+    assert bodies["Bob's"]["role"] == "viewer"
+    assert bodies["old"]["trashed_at"] is not None
 
 
 async def test_list_shows_only_the_callers_documents(client: httpx.AsyncClient, bob_client: httpx.AsyncClient) -> None:

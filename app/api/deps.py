@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +18,6 @@ from app.core.security import SESSION_COOKIE, Passwords, clear_session_cookie_he
 from app.crud.session import SessionUser
 from app.crud.visibility import Permission
 from app.db.session import Database
-from app.schemas.document import DocumentRead
 from app.services.audit import Actor
 from app.services.documents import (
     Access,
@@ -180,7 +179,7 @@ def parse_document_id(raw: str) -> uuid.UUID:
         raise NotFound("Document not found") from None
 
 
-async def get_opened_document(request: Request, document_id: str) -> DocumentRead:
+async def get_opened_document(request: Request, document_id: str) -> dict[str, Any]:
     """GET /documents/{id}: the session check and the document in one query (Caller's rules:
     401, then 404 for a document the user may not see or a malformed id)."""
     try:
@@ -199,7 +198,8 @@ async def get_opened_document(request: Request, document_id: str) -> DocumentRea
     return await open_viewed(db=state.db, actor=actor_of(user), document_id=target, now=now, view=view)
 
 
-OpenedDocument = Annotated[DocumentRead, Depends(get_opened_document)]
+# DocumentRead's values, to be written as they are (app.api.responses).
+OpenedDocument = Annotated[dict[str, Any], Depends(get_opened_document)]
 
 
 async def get_document_access(document_id: str, user: CurrentUser, session: SessionDep) -> Access:

@@ -29,12 +29,18 @@ def fields_of(model: type[BaseModel]) -> tuple[str, ...]:
     return tuple(model.model_fields)
 
 
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=_other, option=orjson.OPT_UTC_Z)
+
+
 def page_response(
     rows: Iterable[Mapping[str, Any]], fields: tuple[str, ...], *, total: int, limit: int, offset: int
 ) -> Response:
     """`Page` of `rows`, each as its `fields` (a model's, in order), as JSON."""
     items = [{name: row[name] for name in fields} for row in rows]
-    body = orjson.dumps(
-        {"items": items, "total": total, "limit": limit, "offset": offset}, default=_other, option=orjson.OPT_UTC_Z
-    )
-    return Response(body, media_type="application/json")
+    return object_response({"items": items, "total": total, "limit": limit, "offset": offset})
+
+
+def object_response(value: dict[str, Any], *, headers: dict[str, str] | None = None) -> Response:
+    """`value` (a model's fields, in its order) as JSON."""
+    return Response(_dumps(value), media_type="application/json", headers=headers)

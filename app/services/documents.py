@@ -82,9 +82,9 @@ async def create_document(*, db: Database, actor: Actor, title: str, content: st
     return document
 
 
-def _part(row: Row, prefix: str) -> dict[str, Any] | None:
-    """The `prefix_*` columns of a row without their prefix; None when the outer join found nothing."""
-    values = {key.removeprefix(prefix): row[key] for key in row.keys() if key.startswith(prefix)}  # noqa: SIM118
+def _part(row: Row, prefix: str, fields: tuple[str, ...]) -> dict[str, Any] | None:
+    """A nested object from a row's `prefix`+field columns; None when the outer join found nothing."""
+    values = {name: row[prefix + name] for name in fields}
     return None if all(value is None for value in values.values()) else values
 
 
@@ -102,13 +102,18 @@ def _visible(row: Row | None) -> tuple[Row, bool]:
     return row, trashed
 
 
+def read_values(row: Row, changed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """DocumentRead's fields, in its order, from a read view row, with `changed` columns as they
+    now are."""
+    values = {key: row[key] for key in _READ_FIELDS} | (changed or {})
+    values["file"] = _part(row, "file_", _FILE_FIELDS)
+    values["ocr"] = _part(row, "ocr_", _OCR_FIELDS)
+    return values
+
+
 def _read_of(row: Row, changed: dict[str, Any] | None = None) -> DocumentRead:
     """The full view from a read view row, with `changed` columns as they now are."""
-    file, ocr = _part(row, "file_"), _part(row, "ocr_")
-    read = DocumentRead.model_validate({key: row[key] for key in _READ_FIELDS} | (changed or {}))
-    read.file = FileRead.model_validate(file) if file else None
-    read.ocr = OcrSummary.model_validate(ocr) if ocr else None
-    return read
+    return DocumentRead.model_validate(read_values(row, changed))
 
 
 async def session_and_view(
@@ -129,16 +134,18 @@ async def session_and_view(
 
 async def open_viewed(
     *, db: Database, actor: Actor, document_id: uuid.UUID, now: datetime, view: Row | None
-) -> DocumentRead:
+) -> dict[str, Any]:
     """A reader opens a document, given its read view (`session_and_view`): 404 if they have no
-    role (or it is in its owner's trash and they are not the owner). The view is noted when due."""
+    role (or it is in its owner's trash and they are not the owner). The view is noted when due.
+    DocumentRead's values (`read_values`): the route writes them as they are."""
     row, _trashed = _visible(view)
     if row["seen_at"] is None or now - row["seen_at"] >= VIEW_EVERY:
         await _record_view(db=db, actor=actor, document_id=document_id, now=now)
-    return _read_of(row)
+    return read_values(row)
 
 
 _READ_FIELDS = tuple(name for name in DocumentRead.model_fields if name not in ("file", "ocr"))
+_FILE_FIELDS, _OCR_FIELDS = tuple(FileRead.model_fields), tuple(OcrSummary.model_fields)
 _EDIT_ATTEMPTS = 3  # optimistic writes on PostgreSQL before taking the row lock
 
 

@@ -19,7 +19,7 @@ from app.api.deps import (
     StorageDep,
     TrashableDocument,
 )
-from app.api.responses import fields_of, page_response
+from app.api.responses import fields_of, object_response, page_response
 from app.core.errors import Invalid, NotFound
 from app.crud import document as document_crud
 from app.crud import sharing as sharing_crud
@@ -94,11 +94,10 @@ async def recent_documents(
     return [DocumentSummary.model_validate(row) for row in rows]
 
 
-@router.get("/{document_id}", responses=_ITEM_ERRORS)
-async def get_document(document: OpenedDocument, response: Response) -> DocumentRead:
+@router.get("/{document_id}", response_model=DocumentRead, responses=_ITEM_ERRORS)
+async def get_document(document: OpenedDocument) -> Response:
     """The document with its content, file, OCR status and your role."""
-    response.headers["etag"] = f'"{document.version}"'
-    return document
+    return object_response(document, headers={"etag": f'"{document["version"]}"'})
 
 
 @router.patch("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody])
