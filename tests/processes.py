@@ -22,6 +22,7 @@ from typing import TypeVar
 import asyncpg
 import httpx
 import psutil
+import pytest
 import redis
 import sqlalchemy as sa
 from PIL import Image
@@ -193,6 +194,26 @@ def postgres_available() -> bool:
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return False
     return True
+
+
+def require_service(available: bool, service: str) -> None:
+    """CI provides every service, so there a missing one fails; on a laptop it is a visible skip."""
+    if available:
+        return
+    message = f"{service} is not reachable"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_postgres() -> None:
+    """For tests that need PostgreSQL whichever database the suite runs on."""
+    require_service(postgres_available(), "PostgreSQL (TEST_DATABASE_URL or 127.0.0.1:5432)")
+
+
+def admin_dsn() -> str:
+    """The PostgreSQL server's maintenance database, as a plain (asyncpg) URL."""
+    return _admin_dsn()
 
 
 def _admin_dsn() -> str:

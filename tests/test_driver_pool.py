@@ -10,8 +10,7 @@ import asyncpg
 import pytest
 
 from app.db.driver import DriverPool
-from tests.processes import _admin_dsn, postgres_available
-from tests.test_worker_processes import _require
+from tests.processes import admin_dsn, require_postgres
 
 PID = "SELECT pg_backend_pid() AS pid"
 SLOW_PID = "SELECT pg_backend_pid() AS pid, pg_sleep($1::float8) AS slept"
@@ -19,12 +18,12 @@ SLOW_PID = "SELECT pg_backend_pid() AS pid, pg_sleep($1::float8) AS slept"
 
 @pytest.fixture
 def postgres() -> None:
-    _require(postgres_available(), "PostgreSQL (TEST_DATABASE_URL or 127.0.0.1:5432)")
+    require_postgres()
 
 
 @pytest.fixture
 async def pool(postgres: None) -> AsyncIterator[DriverPool]:
-    made = DriverPool(_admin_dsn(), max_size=3)
+    made = DriverPool(admin_dsn(), max_size=3)
     try:
         yield made
     finally:
@@ -93,7 +92,7 @@ async def test_close_closes_idle_connections_and_those_given_back_later(pool: Dr
 
 
 async def _backend_gone(pid: int) -> bool:
-    conn = await asyncpg.connect(_admin_dsn())
+    conn = await asyncpg.connect(admin_dsn())
     try:
         for _ in range(50):
             if not await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid):

@@ -7,7 +7,6 @@ workers share a Redis queue; an upload queued while no worker runs is done when 
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -43,10 +42,11 @@ from tests.processes import (
     free_port,
     idle_redis_consumers,
     png_bytes,
-    postgres_available,
     postgres_database,
     redis_available,
     redis_client,
+    require_postgres,
+    require_service,
     run_cli,
     tiff_bytes,
     wait_for,
@@ -66,22 +66,12 @@ FINISHED = ("done", "failed")
 STATUS_ORDER = ["queued", "processing", "done"]
 
 
-def _require(available: bool, service: str) -> None:
-    """CI provides every service, so there a missing one fails; on a laptop it is a visible skip."""
-    if available:
-        return
-    message = f"{service} is not reachable"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 # --- Services ------------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def postgres_url(tmp_path: Path) -> Iterator[str]:
-    _require(postgres_available(), "PostgreSQL (TEST_DATABASE_URL or 127.0.0.1:5432)")
+    require_postgres()
     with postgres_database(tmp_path) as url:
         yield url
 
@@ -89,7 +79,7 @@ def postgres_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """A Redis database of our own, empty before and after."""
-    _require(redis_available(), f"Redis ({REDIS_URL})")
+    require_service(redis_available(), f"Redis ({REDIS_URL})")
     with redis_client() as client:
         client.flushdb()
         try:
