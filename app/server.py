@@ -77,3 +77,10 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+
+    def eof_received(self) -> None:
+        # The client has half-closed (sent its request, then shut its side, as `nc -N` does):
+        # the transport closes itself once this returns, so what waits for the end of the turn
+        # goes now.
+        self.transport.flush()  # type: ignore[attr-defined]
+        super().eof_received()

@@ -91,6 +91,18 @@ async def test_close_closes_idle_connections_and_those_given_back_later(pool: Dr
     assert await _backend_gone(busy_pid)
 
 
+async def test_a_connection_idle_past_the_timeout_is_closed_and_replaced(postgres: None) -> None:
+    pool = DriverPool(admin_dsn(), max_size=3, idle_timeout=0.3)
+    try:
+        first = (await pool.fetchrow(PID, []))["pid"]
+        assert (await pool.fetchrow(PID, []))["pid"] == first  # within the timeout: kept
+        await asyncio.sleep(0.5)
+        assert (await pool.fetchrow(PID, []))["pid"] != first
+        assert await _backend_gone(first)
+    finally:
+        await pool.close()
+
+
 async def _backend_gone(pid: int) -> bool:
     conn = await asyncpg.connect(admin_dsn())
     try:

@@ -4,6 +4,7 @@ write, and every response still arrives whole, in order, on kept-alive and close
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import socket
 from collections.abc import Iterator
@@ -169,6 +170,21 @@ def test_pipelined_requests_on_one_connection_get_whole_responses_in_order(serve
 def _sign_up(client: httpx.Client, email: str) -> None:
     signup = client.post("/api/v1/auth/signup", json={"email": email, "password": "correct horse battery"})
     assert signup.status_code == 201, signup.text
+
+
+def test_a_client_that_half_closes_after_its_request_still_gets_the_response(server: str) -> None:
+    """`nc -N`, `socat`: the request, then shutdown(SHUT_WR), then read to the end."""
+    port = int(server.rsplit(":", 1)[1])
+    for path in ("/ping", "/api/v1/auth/me", "/api/v1/nothing-here"):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            sock.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 "), (path, received)
+        assert int(re.search(rb"content-length: (\d+)", head).group(1)) == len(body) > 0  # type: ignore[union-attr]
 
 
 def test_large_bodies_go_both_ways_whole_on_a_kept_alive_connection(server: str) -> None:

@@ -10,6 +10,7 @@ bounds how many are open (taken or idle) at once.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -19,25 +20,44 @@ T = TypeVar("T")
 
 
 class DriverPool:
-    """At most `max_size` asyncpg connections to `dsn`, opened when first needed."""
+    """At most `max_size` asyncpg connections to `dsn`, opened when first needed; one left idle
+    for `idle_timeout` seconds is closed (as asyncpg's Pool does after 300 s), so a burst's
+    connections do not stay open for the life of the process."""
 
-    def __init__(self, dsn: str, *, max_size: int) -> None:
+    def __init__(self, dsn: str, *, max_size: int, idle_timeout: float = 300.0) -> None:
         self._dsn = dsn
         self._slots = asyncio.Semaphore(max_size)
-        self._idle: list[asyncpg.Connection] = []
+        self._idle_timeout = idle_timeout
+        # Most recently used last; each with the monotonic time it went idle.
+        self._idle: list[tuple[asyncpg.Connection, float]] = []
+        self._closing_tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
     async def _take(self) -> asyncpg.Connection:
         await self._slots.acquire()
         try:
+            self._close_stale()
             while self._idle:
-                conn = self._idle.pop()
+                conn, _since = self._idle.pop()
                 if not conn.is_closed():
                     return conn
             return await asyncpg.connect(self._dsn)
         except BaseException:
             self._slots.release()
             raise
+
+    def _close_stale(self) -> None:
+        """Close the connections idle for longer than the timeout (the oldest are first)."""
+        cutoff = time.monotonic() - self._idle_timeout
+        stale = 0
+        while stale < len(self._idle) and self._idle[stale][1] < cutoff:
+            stale += 1
+        if stale:
+            for conn, _since in self._idle[:stale]:
+                task = asyncio.get_running_loop().create_task(_close(conn))
+                self._closing_tasks.add(task)
+                task.add_done_callback(self._closing_tasks.discard)
+            del self._idle[:stale]
 
     def _give_back(self, conn: asyncpg.Connection, *, failed: bool) -> None:
         """A connection whose statement failed is closed, not kept: asyncpg leaves a connection
@@ -47,7 +67,7 @@ class DriverPool:
         if failed or self._closing or conn.is_closed():
             conn.terminate()
         else:
-            self._idle.append(conn)
+            self._idle.append((conn, time.monotonic()))
         self._slots.release()
 
     async def _run(self, method: Callable[..., Awaitable[T]], sql: str, args: Sequence[Any]) -> T:
@@ -69,9 +89,20 @@ class DriverPool:
     async def close(self) -> None:
         """Close the idle connections; those in use close when given back."""
         self._closing = True
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            try:
-                await conn.close(timeout=5)
-            except (TimeoutError, OSError, asyncpg.PostgresError):
-                conn.terminate()
+        idle, self._idle = [conn for conn, _since in self._idle], []
+        try:
+            for conn in idle:
+                await _close(conn)
+        finally:
+            for conn in idle:  # any left open by a cancellation: closed at once
+                if not conn.is_closed():
+                    conn.terminate()
+        await asyncio.gather(*self._closing_tasks)
+
+
+async def _close(conn: asyncpg.Connection) -> None:
+    """Close gracefully, or at once if the server does not answer."""
+    try:
+        await conn.close(timeout=5)
+    except Exception:
+        conn.terminate()
