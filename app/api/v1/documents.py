@@ -19,7 +19,7 @@ from app.api.deps import (
     StorageDep,
     TrashableDocument,
 )
-from app.api.responses import fields_of, object_response, page_response
+from app.api.responses import object_response, page_response
 from app.core.errors import Invalid, NotFound
 from app.crud import document as document_crud
 from app.crud import sharing as sharing_crud
@@ -41,7 +41,7 @@ from app.services.documents import Access
 from app.services.duplicate import duplicate_document
 
 router = APIRouter(prefix="/documents", tags=["documents"])
-_SUMMARY_FIELDS = fields_of(DocumentSummary)
+_SUMMARY_FIELDS = tuple(DocumentSummary.model_fields)
 _ITEM_ERRORS = error_responses(401, 404, 422)
 _VERSION_TAG = re.compile(r"[0-9]{1,10}")
 VersionNumber = Annotated[int, Path(ge=1, le=MAX_INT32)]
