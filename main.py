@@ -16,6 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api.errors import install_error_handlers
 from app.api.health import router as health_router
+from app.api.hot import HotRoutesMiddleware
 from app.api.metrics import router as metrics_router
 from app.api.middleware import (
     BodyLimitMiddleware,
@@ -24,7 +25,7 @@ from app.api.middleware import (
     OriginCheckMiddleware,
     RequestContextMiddleware,
 )
-from app.api.v1 import PREFIX, ROUTERS
+from app.api.v1 import HOT_ROUTES, PREFIX, ROUTERS
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.core.security import Passwords
@@ -116,6 +117,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
                 },
                 self_checked_paths=frozenset({UPLOAD_PATH}),
             ),
+            # Innermost: sees every request as the routes would, after the checks above.
+            Middleware(HotRoutesMiddleware, routes=HOT_ROUTES),
         ],
     )
     app.state.settings = settings

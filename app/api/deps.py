@@ -234,11 +234,15 @@ TrashableDocument = Annotated[Access, Depends(_requiring("manage", in_trash=True
 MemberAccess = Annotated[Access, Depends(get_document_access)]
 
 
+def is_json(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
 async def require_json_body(request: Request) -> None:
     """A route that takes JSON refuses any other body type with 415 (not a confusing 422)."""
     has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if has_body and media_type != "application/json" and not media_type.endswith("+json"):
+    if has_body and not is_json(request):
         raise UnsupportedMedia("Send the body as application/json")
 
 

@@ -50,9 +50,13 @@ def validation_errors(errors: Any) -> tuple[str, list[dict[str, Any]]]:
     return summary or "Invalid input", items
 
 
+def app_error_response(exc: AppError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+
+
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+    return app_error_response(exc)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from fastapi import Response
+from pydantic import BaseModel
 
 
 def _other(value: Any) -> str:
@@ -37,6 +38,13 @@ def page_response(
     return object_response({"items": items, "total": total, "limit": limit, "offset": offset})
 
 
-def object_response(value: dict[str, Any], *, headers: dict[str, str] | None = None) -> Response:
+def object_response(
+    value: dict[str, Any], *, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """`value` (a model's fields, in its order) as JSON."""
-    return Response(_dumps(value), media_type="application/json", headers=headers)
+    return Response(_dumps(value), status_code=status_code, media_type="application/json", headers=headers)
+
+
+def model_response(model: BaseModel) -> Response:
+    """`model` as JSON, as its response model would write it."""
+    return Response(model.__pydantic_serializer__.to_json(model), media_type="application/json")

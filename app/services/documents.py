@@ -65,21 +65,25 @@ def _conflict(current_version: int) -> Conflict:
     )
 
 
-async def create_document(*, db: Database, actor: Actor, title: str, content: str, now: datetime) -> Document:
+async def create_document(*, db: Database, actor: Actor, title: str, content: str, now: datetime) -> dict[str, Any]:
     """A new document, its first version, its search index entry and its `document.create` event,
-    all or nothing: on PostgreSQL one statement on the driver, elsewhere one unit of work."""
+    all or nothing: on PostgreSQL one statement on the driver, elsewhere one unit of work.
+    DocumentRead's values: a new document has no file, OCR job or star yet."""
     document = document_crud.new_document(owner_id=actor.id, title=title, content=content, now=now)
     event = audit.new_event("document.create", actor=actor, target=document_target(document.id))
     pool = await db.driver_pool()
     if pool is not None:
         index = search.postgres_index_values(title=title, content=content, pages=[])
         await document_crud.insert_new(pool=pool, document=document, index=index, event=event)
-        return document
-    async with db.unit_of_work() as session:
-        await document_crud.add_new(session=session, document=document)
-        await search.index_document(session, document_id=document.id, title=title, content=content, pages=[])
-        await audit_crud.add_event(session=session, event=event)
-    return document
+    else:
+        async with db.unit_of_work() as session:
+            await document_crud.add_new(session=session, document=document)
+            await search.index_document(session, document_id=document.id, title=title, content=content, pages=[])
+            await audit_crud.add_event(session=session, event=event)
+    return {name: _NEW[name] if name in _NEW else getattr(document, name) for name in DocumentRead.model_fields}
+
+
+_NEW = {"role": "owner", "starred": False, "file": None, "ocr": None}  # a new document's, in DocumentRead
 
 
 def _part(row: Row, prefix: str, fields: tuple[str, ...]) -> dict[str, Any] | None:

@@ -1,5 +1,8 @@
+from dataclasses import replace
+
 from fastapi import APIRouter
 
+from app.api.hot import HotRoute
 from app.api.v1 import auth, documents, files, search, shared, sharing
 
 PREFIX = "/api/v1"
@@ -19,3 +22,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     search.router,
     shared.router,
 )
+
+# Answered without FastAPI's router on their busiest paths (app.api.hot).
+HOT_ROUTES: tuple[HotRoute, ...] = tuple(replace(hot, prefix=PREFIX) for hot in (*auth.HOT, *documents.HOT))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
@@ -21,7 +22,10 @@ from app.api.deps import (
     SettingsDep,
     ThrottleDep,
     actor_of,
+    get_optional_user,
 )
+from app.api.hot import HotRoute, route_of
+from app.api.responses import model_response
 from app.core.config import Settings
 from app.core.errors import NotFound
 from app.core.security import clear_session_cookie_header, session_cookie_header
@@ -71,11 +75,18 @@ def _signed_in(
 
 
 @router.get("/me", response_model=AuthState)
-async def me(user: OptionalUser) -> AuthState:
+async def me(user: OptionalUser) -> Response:
     """Who is signed in: always 200."""
     if user is None:
-        return AuthState(authenticated=False, user=None)
-    return AuthState(authenticated=True, user=UserRead.model_validate(user))
+        return model_response(AuthState(authenticated=False, user=None))
+    return model_response(AuthState(authenticated=True, user=UserRead.model_validate(user)))
+
+
+async def _hot_me(request: Request, _params: Mapping[str, str]) -> Response:
+    return await me(await get_optional_user(request))
+
+
+HOT = (HotRoute(route_of(router.routes, me), _hot_me),)
 
 
 @router.post(

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from app.api.deps import (
     CallerDep,
@@ -18,7 +21,11 @@ from app.api.deps import (
     SessionDep,
     StorageDep,
     TrashableDocument,
+    get_caller,
+    get_opened_document,
+    is_json,
 )
+from app.api.hot import UUID_SEGMENT, HotRoute, route_of
 from app.api.responses import object_response, page_response
 from app.core.errors import Invalid, NotFound
 from app.crud import document as document_crud
@@ -63,15 +70,17 @@ async def _read(session: SessionDep, access: Access, response: Response) -> Docu
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, responses=error_responses(401, 403, 413, 415, 422), dependencies=[JsonBody]
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DocumentRead,
+    responses=error_responses(401, 403, 413, 415, 422),
+    dependencies=[JsonBody],
 )
-async def create_document(document_in: DocumentCreate, caller: CallerDep, response: Response) -> DocumentRead:
-    document = await document_service.create_document(
+async def create_document(document_in: DocumentCreate, caller: CallerDep) -> Response:
+    values = await document_service.create_document(
         db=caller.db, actor=caller.actor, title=document_in.title, content=document_in.content, now=caller.now
     )
-    response.headers["etag"] = f'"{document.version}"'
-    # A new document has no file, OCR job or star yet: nothing more to read back.
-    return DocumentRead.model_validate(document)
+    return object_response(values, status_code=status.HTTP_201_CREATED, headers={"etag": f'"{values["version"]}"'})
 
 
 @router.get("", response_model=Page[DocumentSummary], responses=error_responses(401, 422))
@@ -98,6 +107,37 @@ async def recent_documents(
 async def get_document(document: OpenedDocument) -> Response:
     """The document with its content, file, OCR status and your role."""
     return object_response(document, headers={"etag": f'"{document["version"]}"'})
+
+
+async def _hot_list(request: Request, _params: Mapping[str, str]) -> Response | None:
+    try:
+        query = DocumentListQuery.model_validate(dict(request.query_params))
+    except ValidationError:
+        return None  # FastAPI's 422 (after its 401)
+    return await list_documents(await get_caller(request), query)
+
+
+async def _hot_create(request: Request, _params: Mapping[str, str]) -> Response | None:
+    # Not JSON (FastAPI's 415), or streamed with no length (it may run past the body limit as
+    # it is read): FastAPI answers.
+    if not is_json(request) or "content-length" not in request.headers:
+        return None
+    try:
+        document_in = DocumentCreate.model_validate_json(await request.body())
+    except (ValidationError, ClientDisconnect):
+        return None  # FastAPI's 422 (after its 401), or its answer to a client gone mid-body
+    return await create_document(document_in, await get_caller(request))
+
+
+async def _hot_get(request: Request, params: Mapping[str, str]) -> Response:
+    return await get_document(await get_opened_document(request, params["document_id"]))
+
+
+HOT = (
+    HotRoute(route_of(router.routes, list_documents), _hot_list),
+    HotRoute(route_of(router.routes, create_document), _hot_create),
+    HotRoute(route_of(router.routes, get_document), _hot_get, params={"document_id": UUID_SEGMENT}),
+)
 
 
 @router.patch("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody])
