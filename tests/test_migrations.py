@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -24,6 +25,7 @@ from app.models import Base
 from app.search import include_name
 from tests.conftest import make_settings
 from tests.databases import fresh_database
+from tests.processes import postgres_database, require_postgres
 
 APP_TABLES = {"users", "sessions", "documents"}
 
@@ -131,3 +133,46 @@ def test_alembic_cli_upgrades_sqlite_under_data_dir_and_reports_head(tmp_path: P
     assert current.returncode == 0, current.stderr
     head = ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite://")).get_current_head()
     assert f"{head} (head)" in current.stdout
+
+
+def test_the_trash_index_holds_trashed_documents_only(empty_settings: Settings) -> None:
+    upgrade_to_head(empty_settings)
+
+    def definition(conn: sa.Connection) -> str:
+        if conn.dialect.name == "postgresql":
+            query = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_documents_trashed_at'"
+        else:
+            query = "SELECT sql FROM sqlite_master WHERE name = 'ix_documents_trashed_at'"
+        return conn.execute(sa.text(query)).scalar_one()
+
+    assert "trashed_at IS NOT NULL" in asyncio.run(_inspect(empty_settings, definition))
+
+
+def test_large_text_columns_compress_with_lz4_on_postgresql(tmp_path: Path) -> None:
+    """Against PostgreSQL whichever database the suite runs on (SQLite has no such setting)."""
+    require_postgres()
+
+    async def methods(url: str) -> dict[str, str]:
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch(
+                "SELECT attrelid::regclass::text || '.' || attname, attcompression::text FROM pg_attribute"
+                " WHERE (attrelid::regclass::text, attname) IN (('documents', 'content'),"
+                " ('document_versions', 'content'), ('ocr_pages', 'text'), ('search_documents', 'tsv'),"
+                " ('search_documents', 'pairs'), ('users', 'email'))"
+            )
+            return dict(rows)
+        finally:
+            await conn.close()
+
+    with postgres_database(tmp_path) as url:
+        found = asyncio.run(methods(url))
+    # 'l': lz4; '' (the server's default, pglz) for a column left alone.
+    assert found == {
+        "documents.content": "l",
+        "document_versions.content": "l",
+        "ocr_pages.text": "l",
+        "search_documents.tsv": "l",
+        "search_documents.pairs": "l",
+        "users.email": "",
+    }
