@@ -3,6 +3,7 @@ rehashing and response headers. Time comes from an injected clock: no test sleep
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import event, func, insert, select
 
 from app.core.security import SESSION_COOKIE
-from app.models import Session, User
+from app.models import Document, Session, User
 from main import create_app
 from tests.conftest import PASSWORD, ClientFactory, SignUp, make_settings, unique_email
 
@@ -182,6 +183,38 @@ async def test_opening_a_document_checks_the_session_by_the_same_rules(
     assert (expired.status_code, expired.json()["code"]) == (401, "not_authenticated")
     assert cookie_max_age(expired) == 0
     assert await session_count(app) == 1  # the stranger's (not used since); the expired one is gone
+
+
+async def test_creating_a_document_checks_the_session_by_the_same_rules(
+    app: FastAPI, client: httpx.AsyncClient, new_client: ClientFactory, clock: Clock, sign_up: SignUp
+) -> None:
+    """POST /documents answers the session check and writes the document in one statement on
+    PostgreSQL: a session due a touch is renewed, one within the interval is left alone; an
+    expired session ends and an unknown token is no one, and neither writes a document."""
+    await sign_up(client)
+    url = "/api/v1/documents"
+
+    clock.advance(days=6)
+    renewed = await client.post(url, json={"title": "पत्र"})
+    clock.advance(seconds=30)
+    untouched = await client.post(url, json={"title": "दोस्रो"})
+    forger = new_client()
+    forger.cookies.set(SESSION_COOKIE, "A" * 43)  # well-formed, but no session has it
+    unknown = await forger.post(url, json={"title": "forged"})
+    clock.advance(days=7, seconds=1)
+    expired = await client.post(url, json={"title": "late"})
+
+    assert (renewed.status_code, cookie_max_age(renewed)) == (201, 7 * 24 * 3600)
+    assert (untouched.status_code, untouched.headers.get("set-cookie")) == (201, None)
+    assert (unknown.status_code, unknown.json()["code"]) == (401, "not_authenticated")
+    assert (expired.status_code, expired.json()["code"]) == (401, "not_authenticated")
+    assert cookie_max_age(expired) == 0
+    assert await session_count(app) == 0  # the expired one is gone
+    async with app.state.db.engine.connect() as conn:
+        titles = (await conn.scalars(select(Document.title).order_by(Document.created_at))).all()
+        owners = set((await conn.scalars(select(Document.owner_id))).all())
+    assert titles == ["पत्र", "दोस्रो"]
+    assert owners == {uuid.UUID(renewed.json()["owner_id"])}
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,12 @@ from app.core.security import SESSION_COOKIE, Passwords, clear_session_cookie_he
 from app.crud.session import SessionUser
 from app.crud.visibility import Permission
 from app.db.session import Database
+from app.schemas.document import DocumentCreate
 from app.services.audit import Actor
 from app.services.documents import (
     Access,
     EditTarget,
+    create_document_as,
     editable_view,
     ensure_allowed,
     load_access,
@@ -200,6 +202,24 @@ async def get_opened_document(request: Request, document_id: str) -> dict[str, A
 
 # DocumentRead's values, to be written as they are (app.api.responses).
 OpenedDocument = Annotated[dict[str, Any], Depends(get_opened_document)]
+
+
+async def create_as_caller(request: Request, document_in: DocumentCreate) -> dict[str, Any]:
+    """POST /documents (the hot layer's): the session check and the creation in one statement
+    (Caller's rule: 401, and nothing written, without a live session); DocumentRead's values."""
+    state = request.app.state
+    token, now = request.cookies.get(SESSION_COOKIE), state.clock()
+    resolved, values = await create_document_as(
+        db=state.db,
+        token=token,
+        now=now,
+        policy=state.session_policy,
+        title=document_in.title,
+        content=document_in.content,
+    )
+    if _answer_cookie(request, token, now, resolved) is None or values is None:
+        raise Unauthorized("Sign in to continue")
+    return values
 
 
 async def get_document_access(document_id: str, user: CurrentUser, session: SessionDep) -> Access:

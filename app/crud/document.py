@@ -25,6 +25,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    true,
     union_all,
     update,
 )
@@ -52,6 +53,7 @@ from app.models import (
 )
 
 Scope = Literal["all", "owned", "shared"]
+_CALLER = "caller_"  # the session check's columns, in a statement that answers it along the way
 _SORT_COLUMNS = {"updated": Document.updated_at, "created": Document.created_at, "title": Document.title}
 SUMMARY_COLUMNS = (
     Document.id,
@@ -114,13 +116,16 @@ async def add_version(*, session: AsyncSession, document: Document, author_id: u
 _EVENT_COLUMNS = tuple(c.key for c in AuditEvent.__table__.columns if c.key != "id")
 
 
-def _event_binds() -> list[ColumnElement[Any]]:
-    """An audit event's columns as parameters `event_<column>` (see `_event_params`)."""
-    columns = AuditEvent.__table__.c
+def _event_binds(**columns: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+    """An audit event's columns as parameters `event_<column>` (see `_event_params`), but those
+    given in `columns`."""
+    table = AuditEvent.__table__.c
     return [
-        cast(bindparam(f"event_{name}", type_=Text), JSON)
+        columns[name]
+        if name in columns
+        else cast(bindparam(f"event_{name}", type_=Text), JSON)
         if name == "details"
-        else bindparam(f"event_{name}", type_=columns[name].type)
+        else bindparam(f"event_{name}", type_=table[name].type)
         for name in _EVENT_COLUMNS
     ]
 
@@ -131,31 +136,70 @@ def _event_params(event: AuditEvent) -> dict[str, Any]:
     return params
 
 
-def _insert_new() -> HotWrite:
-    """A new document, its first version, its search index row and its audit event: one statement."""
-    document = insert(Document).values(
-        id=bindparam("document_id"),
-        **{name: bindparam(name) for name in ("owner_id", "title", "content", "version", "created_at")},
-        updated_at=bindparam("created_at"),
-        created_by=bindparam("owner_id"),
-        updated_by=bindparam("owner_id"),
-    )
-    version = insert(DocumentVersion).values(
-        document_id=bindparam("document_id"),
-        version=bindparam("version"),
-        title=bindparam("title"),
-        content=bindparam("content"),
-        author_id=bindparam("owner_id"),
-        created_at=bindparam("created_at"),
-    )
-    event = insert(AuditEvent).values(dict(zip(_EVENT_COLUMNS, _event_binds(), strict=True)))
-    new = document.returning(Document.id, Document.owner_id, Document.updated_at, Document.trashed_at)
-    new = new.cte("new_document")
-    ctes = [version.cte("new_version"), search.postgres_index_row(new).cte("new_index"), event.cte("new_event")]
-    return HotWrite(select(new.c.id).add_cte(*ctes))
+_NEW_COLUMNS = ("id", "owner_id", "title", "content", "version", "created_at", "updated_at", "created_by", "updated_by")
 
 
-_INSERT_NEW = _insert_new()
+def _insert_new(*, as_session: bool) -> HotWrite:
+    """A new document, its first version, its search index row and its audit event: one statement.
+
+    `as_session`: the owner is the user of the session `token_hash`, found in the same statement,
+    and nothing is written unless that session is live at `created_at` (expires_at after it, the
+    session check's rule); the row returned carries the session check's columns (`caller_*`, as
+    `get_read_view_by_token`'s) and `created_id`, or is absent for an unknown token. Otherwise the
+    owner is `owner_id`, the event's actor `event_actor_id`/`event_actor_email`."""
+    created_at = bindparam("created_at", type_=Document.created_at.type)
+    if as_session:
+        caller = (
+            select(*session_user_columns(_CALLER))
+            .join(User, User.id == Session.user_id)
+            .where(Session.token_hash == bindparam("token_hash"))
+            .cte("caller")
+        )
+        source = select(caller).where(caller.c[_CALLER + "expires_at"] > created_at).cte("live_caller")
+        owner: ColumnElement[Any] = source.c[_CALLER + "id"]
+    else:
+        owner = bindparam("owner_id", type_=Document.owner_id.type)
+    values = [
+        bindparam("document_id", type_=Document.id.type),
+        owner,
+        bindparam("title", type_=Document.title.type),
+        bindparam("content", type_=Document.content.type),
+        bindparam("version", type_=Integer),
+        created_at,
+        created_at,
+        owner,
+        owner,
+    ]
+    document = insert(Document).from_select(list(_NEW_COLUMNS), select(*values))
+    new = document.returning(
+        Document.id,
+        Document.owner_id,
+        Document.title,
+        Document.content,
+        Document.version,
+        Document.updated_at,
+        Document.trashed_at,
+    ).cte("new_document")
+    version = insert(DocumentVersion).from_select(
+        ["document_id", "version", "title", "content", "author_id", "created_at"],
+        select(new.c.id, new.c.version, new.c.title, new.c.content, new.c.owner_id, new.c.updated_at),
+    )
+    if as_session:
+        actor = {"actor_id": new.c.owner_id, "actor_email": source.c[_CALLER + "email"]}
+        event = select(*_event_binds(**actor)).select_from(new.join(source, source.c[_CALLER + "id"] == new.c.owner_id))
+        answer = select(caller, new.c.id.label("created_id")).select_from(caller.outerjoin(new, true()))
+    else:
+        event = select(*_event_binds()).select_from(new)
+        answer = select(new.c.id)
+    ctes = [
+        version.cte("new_version"),
+        search.postgres_index_row(new).cte("new_index"),
+        insert(AuditEvent).from_select(list(_EVENT_COLUMNS), event).cte("new_event"),
+    ]
+    return HotWrite(answer.add_cte(*ctes))
+
+
+_INSERT_NEW, _INSERT_NEW_AS = _insert_new(as_session=False), _insert_new(as_session=True)
 
 
 async def insert_new(*, pool: DriverPool, document: Document, index: dict[str, str], event: AuditEvent) -> None:
@@ -163,6 +207,34 @@ async def insert_new(*, pool: DriverPool, document: Document, index: dict[str, s
     `search.postgres_index_values`) and its `document.create` event, atomically (PostgreSQL)."""
     columns = {name: getattr(document, name) for name in ("owner_id", "title", "content", "version", "created_at")}
     await _INSERT_NEW.run(pool, document_id=document.id, **columns, **index, **_event_params(event))
+
+
+async def insert_new_as(
+    *,
+    pool: DriverPool,
+    token_hash: str,
+    document_id: uuid.UUID,
+    title: str,
+    content: str,
+    now: datetime,
+    index: dict[str, str],
+    event: AuditEvent,
+) -> tuple[SessionUser, bool] | None:
+    """`insert_new`, owned by the user of the session `token_hash` (also the event's actor) if that
+    session is live at `now`, found in the same statement (PostgreSQL): None for an unknown token;
+    else the session's user, expired or not, and whether the document was written."""
+    row = await _INSERT_NEW_AS.run(
+        pool,
+        token_hash=token_hash,
+        document_id=document_id,
+        title=title,
+        content=content,
+        version=1,
+        created_at=now,
+        **index,
+        **_event_params(event),
+    )
+    return (session_user_of(row, _CALLER), row["created_id"] is not None) if row else None
 
 
 def _update_at_version() -> HotWrite:
@@ -304,7 +376,6 @@ def _read_view(user_id: ColumnElement[uuid.UUID], *, caller: Select[Any] | None 
 
 
 _READ_VIEW = _read_view(bindparam("user_id", type_=Document.owner_id.type))
-_CALLER = "caller_"
 _READ_VIEW_BY_TOKEN = _read_view(
     User.id,
     caller=select(*session_user_columns(_CALLER))

@@ -25,7 +25,7 @@ from app.schemas.document import DocumentRead
 from app.schemas.ocr import FileRead, OcrSummary
 from app.services import audit
 from app.services.audit import Actor, document_target
-from app.services.sessions import Resolved, SessionPolicy, settle_session
+from app.services.sessions import Resolved, SessionPolicy, resolve_session, settle_session
 from app.storage import Storage
 
 VIEW_EVERY = timedelta(minutes=10)  # document.view and "recent" are written at most this often
@@ -80,10 +80,53 @@ async def create_document(*, db: Database, actor: Actor, title: str, content: st
             await document_crud.add_new(session=session, document=document)
             await search.index_document(session, document_id=document.id, title=title, content=content, pages=[])
             await audit_crud.add_event(session=session, event=event)
-    return {name: _NEW[name] if name in _NEW else getattr(document, name) for name in DocumentRead.model_fields}
+    return _new_read_values(document.id, owner_id=actor.id, title=title, content=content, now=now)
 
 
-_NEW = {"role": "owner", "starred": False, "file": None, "ocr": None}  # a new document's, in DocumentRead
+async def create_document_as(
+    *, db: Database, token: str | None, now: datetime, policy: SessionPolicy, title: str, content: str
+) -> tuple[Resolved, dict[str, Any] | None]:
+    """POST /documents, the busiest write: `create_document` by the user of the session `token`.
+    On PostgreSQL the session check and the writes are one statement, which writes nothing unless
+    the session is live; elsewhere the session check, then `create_document`. The session is
+    settled as `resolve_session` settles it; the document's values come with a signed-in user."""
+    token_hash = token_digest(token) if token else None
+    pool = await db.driver_pool() if token_hash else None
+    if pool is None or token_hash is None:
+        resolved = await resolve_session(db=db, token=token, now=now, policy=policy)
+        if resolved.user is None:
+            return resolved, None
+        actor = Actor(id=resolved.user.id, email=resolved.user.email)
+        return resolved, await create_document(db=db, actor=actor, title=title, content=content, now=now)
+    document_id = uuid.uuid4()
+    found = await document_crud.insert_new_as(
+        pool=pool,
+        token_hash=token_hash,
+        document_id=document_id,
+        title=title,
+        content=content,
+        now=now,
+        index=search.postgres_index_values(title=title, content=content, pages=[]),
+        # The actor is filled in by the statement, from the session.
+        event=audit.new_event("document.create", actor=None, target=document_target(document_id)),
+    )
+    user, written = found if found else (None, False)
+    resolved = await settle_session(db=db, user=user, now=now, policy=policy)
+    if resolved.user is None:
+        return resolved, None
+    if not written:  # the statement and settle_session apply one rule: a live session writes
+        raise RuntimeError("a live session's document was not written")
+    return resolved, _new_read_values(document_id, owner_id=resolved.user.id, title=title, content=content, now=now)
+
+
+def _new_read_values(
+    document_id: uuid.UUID, *, owner_id: uuid.UUID, title: str, content: str, now: datetime
+) -> dict[str, Any]:
+    """DocumentRead's values, in its order, for a document just created (no file, OCR job or star yet)."""
+    columns = {"id": document_id, "title": title, "owner_id": owner_id, "version": 1, "created_at": now}
+    columns |= {"updated_at": now, "created_by": owner_id, "updated_by": owner_id, "trashed_at": None}
+    columns |= {"role": "owner", "starred": False, "content": content, "file": None, "ocr": None}
+    return {name: columns[name] for name in DocumentRead.model_fields}
 
 
 def _part(row: Row, prefix: str, fields: tuple[str, ...]) -> dict[str, Any] | None:
