@@ -161,6 +161,7 @@ _CREATES: list[tuple[str, dict[str, Any]]] = [
     ("alice", {"content": b'{"title": "a\x01b"}', "headers": _JSON}),  # a raw control character
     ("alice", {"content": b"", "headers": _JSON}),
     ("alice", {"content": b'{"title": "x"}', "headers": {"content-type": "text/plain"}}),
+    ("alice", {"content": b'{"title": "x"}', "headers": {"content-type": "text/plain+json"}}),  # raw bytes: 422
     ("alice", {"content": b'{"title": "x"}'}),
     ("alice", {"content": "chunked", "headers": _JSON}),
     ("nobody", {"json": {"title": "x"}}),
@@ -213,7 +214,9 @@ class _Downstream:
         await send({"type": "http.response.body", "body": b""})
 
 
-async def _through_layer(app: FastAPI, method: str, target: str, **kwargs: Any) -> tuple[int, list[tuple[str, bytes]]]:
+async def _through_layer(
+    app: FastAPI, method: str, target: str, root_path: str = "", **kwargs: Any
+) -> tuple[int, list[tuple[str, bytes]]]:
     """The status of `method target` (no cookie) through the hot layer, and what went on to FastAPI."""
     downstream = _Downstream()
     layer = HotRoutesMiddleware(downstream, routes=HOT_ROUTES)
@@ -222,7 +225,8 @@ async def _through_layer(app: FastAPI, method: str, target: str, **kwargs: Any) 
         scope["app"] = app  # the layer reads the app's state from the scope, as inside the app
         await layer(scope, receive, send)
 
-    async with _client(inside_app) as client:  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=inside_app, root_path=root_path)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         response = await client.request(method, target, **kwargs)
     return response.status_code, downstream.requests
 
@@ -276,3 +280,80 @@ async def test_the_layer_passes_everything_else_on(app: FastAPI, method: str, ta
 async def test_a_create_passed_on_reaches_fastapi_with_its_body(app: FastAPI, request_kwargs: dict[str, Any]) -> None:
     status, passed_on = await _through_layer(app, "POST", DOCS, **request_kwargs)
     assert (status, passed_on) == (299, [(f"POST {DOCS}", request_kwargs["content"])])
+
+
+async def _raw_post(app: FastAPI, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, bytes]:
+    """POST /documents straight to the ASGI app, headers as given (httpx would fix them)."""
+    sent: list[dict[str, Any]] = []
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": DOCS,
+        "raw_path": DOCS.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+    }
+    await app(scope, receive, send)
+    return sent[0]["status"], sent[1]["body"]
+
+
+@pytest.mark.parametrize("settings", [{"max_request_bytes": 1024}], indirect=True)
+async def test_a_body_past_the_limit_while_streaming_is_413_on_both(
+    world: dict[str, Any], apps: tuple[FastAPI, FastAPI]
+) -> None:
+    """A Content-Length within the limit and a body past it (a server that lets Content-Length and
+    chunked through together): BodyLimitMiddleware's 413 as the body is read, on either path."""
+    cookie = "; ".join(f"{k}={v}" for k, v in world["alice"].items()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"20"), (b"cookie", cookie)]
+    body = b'{"title": "x", "content": "' + b"a" * 2000 + b'"}'
+    hot, plain = [await _raw_post(application, headers, body) for application in apps]
+    assert hot == plain
+    assert hot[0] == 413
+
+
+async def test_a_failure_in_a_hot_route_is_counted_under_its_route(
+    world: dict[str, Any], apps: tuple[FastAPI, FastAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(**_kwargs: Any) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("app.crud.document.list_documents", broken)
+    transport = httpx.ASGITransport(app=apps[0], raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", cookies=world["alice"]) as client:
+        failed = await client.get(DOCS)
+        metrics = (await client.get("/metrics")).text
+    assert (failed.status_code, failed.json()["code"]) == (500, "internal_error")
+    assert f'lekhamudra_http_requests_total{{method="GET",route="{DOCS}",status="500"}}' in metrics
+
+
+async def test_under_a_root_path_the_layer_matches_as_the_router_does(
+    world: dict[str, Any], apps: tuple[FastAPI, FastAPI]
+) -> None:
+    """Behind a proxy that mounts the app under /svc (`--root-path /svc`): the routes' paths are
+    matched after the root path, by both."""
+    paths = [f"/svc{ME}", f"/svc{DOCS}", f"/svc{DOCS}/{world['plain']}", DOCS, f"/svc/svc{DOCS}"]
+    for path in paths:
+        answers = []
+        for application in apps:
+            transport = httpx.ASGITransport(app=application, root_path="/svc")
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://testserver", cookies=world["alice"]
+            ) as client:
+                answers.append(_transcript(await client.get(path)))
+        assert answers[0] == answers[1], path
+    status, _passed_on = await _through_layer(apps[0], "GET", f"/svc{DOCS}/{world['plain']}", root_path="/svc")
+    assert status == 401  # answered by the layer (no cookie here)

@@ -166,9 +166,11 @@ def test_large_text_columns_compress_with_lz4_on_postgresql(tmp_path: Path) -> N
             await conn.close()
 
     with postgres_database(tmp_path) as url:
-        found = asyncio.run(methods(url))
+        upgraded = asyncio.run(methods(url))
+        command.downgrade(alembic_config(make_settings(url, tmp_path).sqlalchemy_url), "0008_search_document_columns")
+        downgraded = asyncio.run(methods(url))
     # 'l': lz4; '' (the server's default, pglz) for a column left alone.
-    assert found == {
+    assert upgraded == {
         "documents.content": "l",
         "document_versions.content": "l",
         "ocr_pages.text": "l",
@@ -176,3 +178,4 @@ def test_large_text_columns_compress_with_lz4_on_postgresql(tmp_path: Path) -> N
         "search_documents.pairs": "l",
         "users.email": "",
     }
+    assert set(downgraded.values()) == {""}

@@ -58,4 +58,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(TRASH_INDEX, table_name="documents")
     op.create_index(TRASH_INDEX, "documents", ["trashed_at"])
-    _compress("pglz")
+    _compress("DEFAULT")

@@ -254,9 +254,20 @@ TrashableDocument = Annotated[Access, Depends(_requiring("manage", in_trash=True
 MemberAccess = Annotated[Access, Depends(get_document_access)]
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
 def is_json(request: Request) -> bool:
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media_type = _media_type(request)
     return media_type == "application/json" or media_type.endswith("+json")
+
+
+def parsed_as_json(request: Request) -> bool:
+    """Whether FastAPI reads this request's body as JSON: application/json or application/*+json
+    (`text/x+json` passes `require_json_body` but is validated as raw bytes: a 422)."""
+    media_type = _media_type(request)
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
 async def require_json_body(request: Request) -> None:

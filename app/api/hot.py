@@ -4,15 +4,15 @@ FastAPI 0.165 matches a request against the routes twice on its way down (to pic
 then inside it) and solves each dependency and parameter in a step of its own: measured in
 process, `GET /documents/{id}` cost 370-400 µs of CPU through it and 220 µs answered here by the
 same code. So a few routes that every page view calls are answered by this layer, the innermost
-middleware, with the same function their FastAPI route calls and the same error responses.
+middleware, with the same functions their FastAPI route calls and the same error responses
+(the app's handlers' for AppError and HTTPException, a 500 from CatchAllMiddleware for the rest).
 
 Each stays a FastAPI route: the OpenAPI schema is FastAPI's, and so is the answer to any request
-this layer passes on: a path parameter not in the route's shape (`/documents/recent` is another
-route's), or input that does not validate or a body that cannot be read (FastAPI's own 4xx, in
-its own order), with whatever of the body was read replayed to it. Only inputs the answer
-function reads itself are taken (path, cookie, a query or body validated in one model), so what
-FastAPI would have done with them is what the function does. tests/test_hot_routes.py checks
-that both paths give the same status, headers and body.
+this layer passes on (with whatever of its body was read replayed): a path parameter not in the
+route's shape (`/documents/recent` is another route's), input that does not validate, or a body
+FastAPI would read differently; each answer function says which. The layer matches the path as
+Starlette's router does (under the app's `root_path`). tests/test_hot_routes.py checks that both
+paths give the same status, headers and body.
 """
 
 from __future__ import annotations
@@ -22,14 +22,16 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from fastapi.routing import APIRoute
+from starlette._utils import get_route_path
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import app_error_response
+from app.api.errors import app_error_response, http_error_response
 from app.core.errors import AppError
 
-# None: this layer does not answer (the request goes on to FastAPI, untouched).
+# None: this layer does not answer (the request goes on to FastAPI).
 Answer = Callable[[Request, Mapping[str, str]], Awaitable[Response | None]]
 UUID_SEGMENT = "[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}"
 _PARAM = re.compile(r"\{(\w+)\}")
@@ -54,6 +56,9 @@ class HotRoute:
         params = self.params or {}
         parts = _PARAM.split(self.prefix + self.route.path)
         # split() alternates literal text and parameter names: text, name, text, ...
+        missing = set(parts[1::2]) - set(params)
+        if missing:
+            raise ValueError(f"{self.route.path}: no pattern for {', '.join(sorted(missing))}")
         regex = "".join(
             re.escape(part) if i % 2 == 0 else f"(?P<{part}>{params[part]})" for i, part in enumerate(parts)
         )
@@ -79,16 +84,19 @@ class HotRoutesMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            path = get_route_path(scope)
             for pattern, hot in self.by_method.get(scope["method"], ()):
-                match = pattern.fullmatch(scope["path"])
+                match = pattern.fullmatch(path)
                 if match is not None:
                     params, recorded = match.groupdict(), _Recorded(receive)
+                    # What FastAPI's routing puts in the scope before the endpoint runs, for the
+                    # log line and metrics (a 500 included).
+                    scope["route"], scope["path_params"] = hot.route, params
                     response = await self._answer(hot, Request(scope, recorded), params)
                     if response is not None:
-                        # What FastAPI's routing leaves in the scope, for the log line and metrics.
-                        scope["route"], scope["path_params"] = hot.route, params
                         await response(scope, receive, send)
                         return
+                    del scope["route"], scope["path_params"]
                     receive = recorded.replay()
                     break
         await self.app(scope, receive, send)
@@ -99,6 +107,8 @@ class HotRoutesMiddleware:
             return await hot.answer(request, params)
         except AppError as exc:
             return app_error_response(exc)
+        except HTTPException as exc:  # BodyLimitMiddleware's 413, raised as the body streams in
+            return http_error_response(exc)
 
 
 class _Recorded:

@@ -24,7 +24,7 @@ from app.api.deps import (
     create_as_caller,
     get_caller,
     get_opened_document,
-    is_json,
+    parsed_as_json,
 )
 from app.api.hot import UUID_SEGMENT, HotRoute, route_of
 from app.api.responses import object_response, page_response
@@ -123,9 +123,8 @@ async def _hot_list(request: Request, _params: Mapping[str, str]) -> Response | 
 
 
 async def _hot_create(request: Request, _params: Mapping[str, str]) -> Response | None:
-    # Not JSON (FastAPI's 415), or streamed with no length (it may run past the body limit as
-    # it is read): FastAPI answers.
-    if not is_json(request) or "content-length" not in request.headers:
+    # A body FastAPI does not read as JSON (its 415 or 422), or streamed with no length: FastAPI answers.
+    if not parsed_as_json(request) or "content-length" not in request.headers:
         return None
     try:
         document_in = DocumentCreate.model_validate_json(await request.body())
