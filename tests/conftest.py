@@ -76,6 +76,36 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 ClientFactory = Callable[[], httpx.AsyncClient]
 
 
+async def raw_post(app: Any, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, bytes]:
+    """One POST straight into the ASGI app, with headers as given (no HTTP client would send
+    them so): the status and the body."""
+    sent: list[dict[str, Any]] = []
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await app(scope, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
 @pytest.fixture
 async def new_client(app: FastAPI) -> AsyncIterator[ClientFactory]:
     """Make more clients (browsers) on the same app; each keeps its own cookies."""

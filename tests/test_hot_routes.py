@@ -21,7 +21,7 @@ from app.api.hot import HotRoutesMiddleware
 from app.api.v1 import HOT_ROUTES
 from app.core.config import Settings
 from main import create_app
-from tests.conftest import SignUp
+from tests.conftest import SignUp, raw_post
 from tests.test_documents import CONTROL_AND_QUOTES
 
 DOCS = "/api/v1/documents"
@@ -282,35 +282,6 @@ async def test_a_create_passed_on_reaches_fastapi_with_its_body(app: FastAPI, re
     assert (status, passed_on) == (299, [(f"POST {DOCS}", request_kwargs["content"])])
 
 
-async def _raw_post(app: FastAPI, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, bytes]:
-    """POST /documents straight to the ASGI app, headers as given (httpx would fix them)."""
-    sent: list[dict[str, Any]] = []
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": DOCS,
-        "raw_path": DOCS.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": headers,
-        "client": ("127.0.0.1", 1),
-        "server": ("testserver", 80),
-    }
-    await app(scope, receive, send)
-    return sent[0]["status"], sent[1]["body"]
-
-
 @pytest.mark.parametrize("settings", [{"max_request_bytes": 1024}], indirect=True)
 async def test_a_body_past_the_limit_while_streaming_is_413_on_both(
     world: dict[str, Any], apps: tuple[FastAPI, FastAPI]
@@ -320,7 +291,7 @@ async def test_a_body_past_the_limit_while_streaming_is_413_on_both(
     cookie = "; ".join(f"{k}={v}" for k, v in world["alice"].items()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", b"20"), (b"cookie", cookie)]
     body = b'{"title": "x", "content": "' + b"a" * 2000 + b'"}'
-    hot, plain = [await _raw_post(application, headers, body) for application in apps]
+    hot, plain = [await raw_post(application, DOCS, headers, body) for application in apps]
     assert hot == plain
     assert hot[0] == 413
 

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.core.security import Passwords
-from tests.conftest import PASSWORD, SignUp, unique_email
+from tests.conftest import PASSWORD, SignUp, raw_post, unique_email
 
 EVIL = "http://evil.example"
 FRONTEND = "http://localhost:3000"
@@ -443,39 +443,11 @@ async def test_json_that_python_cannot_read_is_a_422_on_the_auth_routes(client: 
         assert_error_shape(response, 422, "validation_error")
 
 
-async def _raw_post(app: FastAPI, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, dict[str, Any]]:
-    """One request straight into the ASGI app, with header bytes no HTTP client would send."""
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"{}", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    await app(scope, receive, send)  # type: ignore[arg-type]
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return sent[0]["status"], json.loads(body)
-
-
 @pytest.mark.parametrize("value", [b"\xb2", b"1\xb2", b"\xb9\xb3"], ids=["superscript two", "1 then ²", "¹³"])
 @pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/documents/upload"])
 async def test_a_content_length_of_non_ascii_digits_is_a_400(app: FastAPI, path: str, value: bytes) -> None:
-    status, body = await _raw_post(app, path, [(b"content-length", value)])
+    status, raw = await raw_post(app, path, [(b"content-type", b"application/json"), (b"content-length", value)], b"{}")
+    body = json.loads(raw)
 
     assert status == 400
     assert body["code"] == "bad_request"
