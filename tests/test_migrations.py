@@ -179,3 +179,23 @@ def test_large_text_columns_compress_with_lz4_on_postgresql(tmp_path: Path) -> N
         "users.email": "",
     }
     assert set(downgraded.values()) == {""}
+
+
+def test_the_search_indexes_pending_lists_are_small_on_postgresql(tmp_path: Path) -> None:
+    """Against PostgreSQL whichever database the suite runs on (SQLite's search has no GIN)."""
+    require_postgres()
+
+    async def options(url: str) -> dict[str, list[str] | None]:
+        conn = await asyncpg.connect(url)
+        try:
+            query = "SELECT relname, reloptions FROM pg_class WHERE relname LIKE 'ix_search_documents_%'"
+            return {name: reloptions for name, reloptions in await conn.fetch(query)}
+        finally:
+            await conn.close()
+
+    with postgres_database(tmp_path) as url:
+        found = asyncio.run(options(url))
+    assert found == {
+        "ix_search_documents_owner_tsv": ["gin_pending_list_limit=512"],
+        "ix_search_documents_owner_pairs": ["gin_pending_list_limit=512"],
+    }
