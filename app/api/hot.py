@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from os.path import commonpath
 
 from fastapi.routing import APIRoute
 from starlette._utils import get_route_path
@@ -79,11 +80,15 @@ class HotRoutesMiddleware:
     def __init__(self, app: ASGIApp, *, routes: Iterable[HotRoute]) -> None:
         self.app = app
         self.by_method: dict[str, list[tuple[re.Pattern[str], HotRoute]]] = {}
+        literals = []
         for hot in routes:
             self.by_method.setdefault(hot.method, []).append((hot.pattern(), hot))
+            literals.append((hot.prefix + hot.route.path).split("{", 1)[0])
+        # What every hot path starts with (`/api/v1`): the other requests pass on after one look.
+        self.common = commonpath(literals) if literals else ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and self.common in scope["path"]:
             path = get_route_path(scope)
             for pattern, hot in self.by_method.get(scope["method"], ()):
                 match = pattern.fullmatch(path)
