@@ -1,5 +1,5 @@
-"""JSON bodies written straight from rows, for the busiest reads: the document list and a
-document (orjson).
+"""JSON bodies written straight from rows, for the busiest routes: the document list, a document
+and a new one (orjson); and `model_response`, a model written without FastAPI validating it again.
 
 FastAPI's response-model path builds a model per row, validates it again and serializes it
 through pydantic-core: for a page of 20 document summaries 62 µs of CPU, for one document 15 µs,

@@ -155,8 +155,8 @@ def _insert_new(*, as_session: bool) -> HotWrite:
             .where(Session.token_hash == bindparam("token_hash"))
             .cte("caller")
         )
-        source = select(caller).where(caller.c[_CALLER + "expires_at"] > created_at).cte("live_caller")
-        owner: ColumnElement[Any] = source.c[_CALLER + "id"]
+        live = select(caller).where(caller.c[_CALLER + "expires_at"] > created_at).cte("live_caller")
+        owner: ColumnElement[Any] = live.c[_CALLER + "id"]
     else:
         owner = bindparam("owner_id", type_=Document.owner_id.type)
     values = [
@@ -185,8 +185,8 @@ def _insert_new(*, as_session: bool) -> HotWrite:
         select(new.c.id, new.c.version, new.c.title, new.c.content, new.c.owner_id, new.c.updated_at),
     )
     if as_session:
-        actor = {"actor_id": new.c.owner_id, "actor_email": source.c[_CALLER + "email"]}
-        event = select(*_event_binds(**actor)).select_from(new.join(source, source.c[_CALLER + "id"] == new.c.owner_id))
+        actor = {"actor_id": new.c.owner_id, "actor_email": live.c[_CALLER + "email"]}
+        event = select(*_event_binds(**actor)).select_from(new.join(live, live.c[_CALLER + "id"] == new.c.owner_id))
         answer = select(caller, new.c.id.label("created_id")).select_from(caller.outerjoin(new, true()))
     else:
         event = select(*_event_binds()).select_from(new)
