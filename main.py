@@ -124,7 +124,10 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.state.settings = settings
     app.state.clock = clock
     app.state.db = Database(
-        settings.sqlalchemy_url, pool_size=settings.db_pool_size, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        settings.sqlalchemy_url,
+        pool_size=settings.db_pool_size,
+        driver_pool_size=settings.db_driver_pool_size,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
     app.state.passwords = Passwords(
         memory_kib=settings.argon2_memory_kib,

@@ -75,7 +75,8 @@ class Plan:
     profile_dir: Path | None
 
 
-_POOL = Settings(_env_file=None).db_pool_size  # type: ignore[call-arg]
+_DEFAULTS = Settings(_env_file=None)  # type: ignore[call-arg]
+_POOL, _DRIVER_POOL = _DEFAULTS.db_pool_size, _DEFAULTS.db_driver_pool_size
 
 
 def sign_in(server: Server) -> str:
@@ -299,7 +300,8 @@ def subsection(results: Results, args: argparse.Namespace, command: str, load: t
         "",
         f"Machine: {machine()}; PostgreSQL {pg['version']} (shared_buffers {pg['shared_buffers']}, "
         f"synchronous_commit {pg['synchronous_commit']}); uvicorn {version('uvicorn')} with {args.workers} "
-        f"worker{'s' if args.workers > 1 else ''} (DB_POOL_SIZE {_POOL} + {max(2, _POOL // 2)} overflow each); "
+        f"worker{'s' if args.workers > 1 else ''} (DB_POOL_SIZE {_POOL} + {max(2, _POOL // 2)} overflow, "
+        f"DB_DRIVER_POOL_SIZE {_DRIVER_POOL} each); "
         f"wrk {_wrk.version()}; "
         f"{r.pinning.describe()}. Code: {code}. Load average {load[0]:.2f} before, {load[1]:.2f} after.",
         "",

@@ -29,6 +29,8 @@ SETTING_VARS = (
     "FRONTEND_ORIGINS",
     "COOKIE_SECURE",
     "MAX_REQUEST_BYTES",
+    "DB_POOL_SIZE",
+    "DB_DRIVER_POOL_SIZE",
 )
 
 
@@ -138,6 +140,9 @@ def test_relative_data_dir_gives_an_absolute_sqlite_path(monkeypatch: pytest.Mon
         ("PUBLIC_API_URL", "ftp://api.example.org"),
         ("MAX_REQUEST_BYTES", "ten"),
         ("COOKIE_SECURE", "perhaps"),
+        ("DB_POOL_SIZE", "0"),
+        ("DB_DRIVER_POOL_SIZE", "0"),
+        ("DB_DRIVER_POOL_SIZE", "many"),
     ],
 )
 def test_bad_value_exits_with_one_line_naming_the_variable(

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
+import sqlalchemy as sa
 
 from app.db.driver import DriverPool
+from main import create_app
+from tests.conftest import make_settings
 from tests.processes import admin_dsn, require_postgres
 
 PID = "SELECT pg_backend_pid() AS pid"
@@ -39,6 +43,29 @@ async def test_no_more_connections_than_max_size_however_many_statements_wait(po
     rows = await asyncio.gather(*(pool.fetchrow(SLOW_PID, [0.05]) for _ in range(12)))
     assert len(rows) == 12
     assert len({row["pid"] for row in rows}) == 3
+
+
+async def test_the_app_runs_db_driver_pool_size_hot_statements_at_once_beside_its_orm_pool(
+    postgres: None, tmp_path: Path
+) -> None:
+    settings = make_settings(admin_dsn(), tmp_path, db_pool_size=6, db_driver_pool_size=2)
+    db = create_app(settings).state.db
+    try:
+        pool = await db.driver_pool()
+        assert pool is not None
+        rows = await asyncio.gather(*(pool.fetchrow(SLOW_PID, [0.05]) for _ in range(12)))
+        assert len({row["pid"] for row in rows}) == 2
+
+        # The ORM's pool is its own: its six connections are not the driver's two.
+        async def orm_pid() -> int:
+            async with db.session(write=False) as session:
+                return (await session.execute(sa.text("SELECT pg_backend_pid(), pg_sleep(0.05)"))).scalar_one()
+
+        orm_pids = set(await asyncio.gather(*(orm_pid() for _ in range(6))))
+        assert len(orm_pids) == 6
+        assert not orm_pids & {row["pid"] for row in rows}
+    finally:
+        await db.dispose()
 
 
 async def test_fetch_returns_every_row(pool: DriverPool) -> None:

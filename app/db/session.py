@@ -73,10 +73,13 @@ def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 class Database:
     """Owns the engine; hands out read and write sessions."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10_000) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, driver_pool_size: int = 4, busy_timeout_ms: int = 10_000
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.pool_size = pool_size
+        self.driver_pool_size = driver_pool_size
         # The driver's own connections for hot single statements (app.db.hot), made on first use in
         # the loop that uses it; PostgreSQL only.
         self._driver_pool: DriverPool | None = None
@@ -129,7 +132,7 @@ class Database:
             async with self._driver_lock:
                 if self._driver_pool is None:
                     dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
-                    self._driver_pool = DriverPool(dsn, max_size=self.pool_size)
+                    self._driver_pool = DriverPool(dsn, max_size=self.driver_pool_size)
         return self._driver_pool
 
     async def dispose(self) -> None:
