@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import operator
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cache, reduce
 from typing import Any, Literal
@@ -130,9 +131,10 @@ def _event_binds(**columns: ColumnElement[Any]) -> list[ColumnElement[Any]]:
     ]
 
 
-def _event_params(event: AuditEvent) -> dict[str, Any]:
-    params = {f"event_{name}": getattr(event, name) for name in _EVENT_COLUMNS}
-    params["event_details"] = json.dumps(event.details)
+def _event_params(event: Mapping[str, Any]) -> dict[str, Any]:
+    """`event`: `audit.event_values`."""
+    params = {f"event_{name}": event[name] for name in _EVENT_COLUMNS}
+    params["event_details"] = json.dumps(event["details"])
     return params
 
 
@@ -202,9 +204,10 @@ def _insert_new(*, as_session: bool) -> HotWrite:
 _INSERT_NEW, _INSERT_NEW_AS = _insert_new(as_session=False), _insert_new(as_session=True)
 
 
-async def insert_new(*, pool: DriverPool, document: Document, index: dict[str, str], event: AuditEvent) -> None:
+async def insert_new(*, pool: DriverPool, document: Document, index: dict[str, str], event: Mapping[str, Any]) -> None:
     """Write a new document (from `new_document`) at version 1 with its index row (`index`:
-    `search.postgres_index_values`) and its `document.create` event, atomically (PostgreSQL)."""
+    `search.postgres_index_values`) and its `document.create` event (`audit.event_values`),
+    atomically (PostgreSQL)."""
     columns = {name: getattr(document, name) for name in ("owner_id", "title", "content", "version", "created_at")}
     await _INSERT_NEW.run(pool, document_id=document.id, **columns, **index, **_event_params(event))
 
@@ -218,7 +221,7 @@ async def insert_new_as(
     content: str,
     now: datetime,
     index: dict[str, str],
-    event: AuditEvent,
+    event: Mapping[str, Any],
 ) -> tuple[SessionUser, bool] | None:
     """`insert_new`, owned by the user of the session `token_hash` (also the event's actor) if that
     session is live at `now`, found in the same statement (PostgreSQL): None for an unknown token;
@@ -308,7 +311,7 @@ async def update_at_version(
     now: datetime,
     page_count: int,
     index: dict[str, str],
-    event: AuditEvent,
+    event: Mapping[str, Any],
 ) -> bool:
     """Save an edit made to `read_version` of a document with `page_count` OCR pages, indexed
     as `index` (PostgreSQL); False, writing nothing, if it is no longer as read or is in the trash."""

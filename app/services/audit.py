@@ -40,6 +40,29 @@ class Actor:
 request_origin: ContextVar[RequestOrigin | None] = ContextVar("request_origin", default=None)
 
 
+def event_values(
+    action: str,
+    *,
+    actor: Actor | None,
+    target: tuple[str, uuid.UUID | str] | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An event of the request being served, as its columns' values (all but the id): for a
+    statement that writes it (app.crud.document's), with no ORM instance to build."""
+    origin = request_origin.get()
+    return {
+        "occurred_at": utcnow(),
+        "actor_id": actor.id if actor else None,
+        "actor_email": actor.email if actor else None,
+        "action": action,
+        "target_type": target[0] if target else None,
+        "target_id": str(target[1]) if target else None,
+        "ip": origin.ip if origin else None,
+        "user_agent": (origin.user_agent or "")[:512] or None if origin else None,
+        "details": details or {},
+    }
+
+
 def new_event(
     action: str,
     *,
@@ -48,18 +71,7 @@ def new_event(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """An event of the request being served (not yet added anywhere)."""
-    origin = request_origin.get()
-    return AuditEvent(
-        occurred_at=utcnow(),
-        actor_id=actor.id if actor else None,
-        actor_email=actor.email if actor else None,
-        action=action,
-        target_type=target[0] if target else None,
-        target_id=str(target[1]) if target else None,
-        ip=origin.ip if origin else None,
-        user_agent=(origin.user_agent or "")[:512] or None if origin else None,
-        details=details or {},
-    )
+    return AuditEvent(**event_values(action, actor=actor, target=target, details=details))
 
 
 async def record(

@@ -20,7 +20,7 @@ from app.crud import sharing as sharing_crud
 from app.crud.visibility import Permission, can
 from app.db.hot import Row
 from app.db.session import Database, after_commit, after_finish
-from app.models import Document
+from app.models import AuditEvent, Document
 from app.schemas.document import DocumentRead
 from app.schemas.ocr import FileRead, OcrSummary
 from app.services import audit
@@ -70,7 +70,7 @@ async def create_document(*, db: Database, actor: Actor, title: str, content: st
     all or nothing: on PostgreSQL one statement on the driver, elsewhere one unit of work.
     DocumentRead's values: a new document has no file, OCR job or star yet."""
     document = document_crud.new_document(owner_id=actor.id, title=title, content=content, now=now)
-    event = audit.new_event("document.create", actor=actor, target=document_target(document.id))
+    event = audit.event_values("document.create", actor=actor, target=document_target(document.id))
     pool = await db.driver_pool()
     if pool is not None:
         index = search.postgres_index_values(title=title, content=content, pages=[])
@@ -79,7 +79,7 @@ async def create_document(*, db: Database, actor: Actor, title: str, content: st
         async with db.unit_of_work() as session:
             await document_crud.add_new(session=session, document=document)
             await search.index_document(session, document_id=document.id, title=title, content=content, pages=[])
-            await audit_crud.add_event(session=session, event=event)
+            await audit_crud.add_event(session=session, event=AuditEvent(**event))
     return _new_read_values(document.id, owner_id=actor.id, title=title, content=content, now=now)
 
 
@@ -108,7 +108,7 @@ async def create_document_as(
         now=now,
         index=search.postgres_index_values(title=title, content=content, pages=[]),
         # The actor is filled in by the statement, from the session.
-        event=audit.new_event("document.create", actor=None, target=document_target(document_id)),
+        event=audit.event_values("document.create", actor=None, target=document_target(document_id)),
     )
     user, written = found if found else (None, False)
     resolved = await settle_session(db=db, user=user, now=now, policy=policy)
@@ -258,7 +258,9 @@ async def save_edit(
             now=now,
             page_count=len(pages),
             index=search.postgres_index_values(title=new["title"], content=new["content"], pages=pages),
-            event=audit.new_event("document.update", actor=actor, target=document_target(document_id), details=details),
+            event=audit.event_values(
+                "document.update", actor=actor, target=document_target(document_id), details=details
+            ),
         ):
             return _read_of(row, new)
     async with db.unit_of_work() as session:
