@@ -195,7 +195,7 @@ def _insert_new(*, as_session: bool) -> HotWrite:
         answer = select(new.c.id)
     ctes = [
         version.cte("new_version"),
-        search.postgres_index_row(new).cte("new_index"),
+        search.postgres_index_row(new, new=True).cte("new_index"),
         insert(AuditEvent).from_select(list(_EVENT_COLUMNS), event).cte("new_event"),
     ]
     return HotWrite(answer.add_cte(*ctes))

@@ -87,11 +87,12 @@ async def index_document(
     )
 
 
-def postgres_index_row(document: sa.FromClause | None = None) -> sa.Insert:
+def postgres_index_row(document: sa.FromClause | None = None, *, new: bool = False) -> sa.Insert:
     """PostgreSQL's upsert of one document's index row, for a statement that writes the document
     too (a CTE); its parameters are `postgres_index_values(...)`, and `document_id` unless the
-    document is given as a CTE returning its id, owner_id, updated_at and trashed_at."""
-    return _postgres.upsert_statement(document)
+    document is given as a CTE returning its id, owner_id, updated_at and trashed_at. `new`: a
+    document that statement inserts (no row to replace)."""
+    return _postgres.upsert_statement(document, new=new)
 
 
 def postgres_index_values(*, title: str, content: str, pages: list[tuple[int, str]]) -> dict[str, str]:
