@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from app.search._text import _MARKS, normalize, tokens, words
+from app.search._text import _MARKS, normalize, stem, tokens, words
 
 
 @pytest.mark.parametrize(
@@ -113,3 +113,15 @@ def test_the_tokenizer_is_its_definition_on_random_text() -> None:
     for _ in range(3000):
         text = "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(0, 80)))
         assert words(normalize(text)) == _reference_words(text), repr(text)
+
+
+# Every kind of whitespace `str.split` splits at, beside the tokenizer's alphabet.
+_SPACES = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2007\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def test_indexed_tokens_are_the_stems_of_the_definitions_words_on_random_text() -> None:
+    rng = random.Random(2082)
+    alphabet = _ALPHABET + _SPACES * 2
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
+        assert tokens(text) == [stem(word) for word in _reference_words(text)], repr(text)
