@@ -34,7 +34,9 @@ class WorkerContext:
 
         self.settings = settings
         self.loop = asyncio.new_event_loop()
-        self.db = Database(settings.sqlalchemy_url, pool_size=2, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        self.db = Database(
+            settings.sqlalchemy_url, pool_size=2, driver_pool_size=2, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        )
         self.storage = storage_from_settings(settings)
         self.queue = Queue(settings)
         self._engine: ocr.OcrEngine | None = None

@@ -8,6 +8,7 @@ import unicodedata
 
 import pytest
 
+from app.search import _text
 from app.search._text import _MARKS, normalize, stem, tokens, words
 
 
@@ -119,9 +120,18 @@ def test_the_tokenizer_is_its_definition_on_random_text() -> None:
 _SPACES = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2007\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
-def test_indexed_tokens_are_the_stems_of_the_definitions_words_on_random_text() -> None:
-    rng = random.Random(2082)
-    alphabet = _ALPHABET + _SPACES * 2
-    for _ in range(3000):
-        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
+@pytest.mark.parametrize("spaces", [2, 0])
+def test_indexed_tokens_are_the_stems_of_the_definitions_words_on_random_text(spaces: int) -> None:
+    rng = random.Random(2082 + spaces)
+    alphabet = _ALPHABET + _SPACES * spaces + " "  # without spaces: pieces past 64 characters
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 240)))
         assert tokens(text) == [stem(word) for word in _reference_words(text)], repr(text)
+
+
+def test_long_pieces_are_tokenized_but_not_remembered() -> None:
+    remembered = _text._remembered_piece_tokens.cache_info().currsize
+    blob = "".join(random.Random(7).choice("abcdefgh/+=") for _ in range(5000))  # base64-like
+    text = f"{blob} सूचना {blob[::-1]}"
+    assert tokens(text) == [stem(word) for word in _reference_words(text)]
+    assert _text._remembered_piece_tokens.cache_info().currsize <= remembered + 1  # सूचना alone
