@@ -91,7 +91,7 @@ def postgres_index_row(document: sa.FromClause | None = None, *, new: bool = Fal
     """PostgreSQL's upsert of one document's index row, for a statement that writes the document
     too (a CTE); its parameters are `postgres_index_values(...)`, and `document_id` unless the
     document is given as a CTE returning its id, owner_id, updated_at and trashed_at. `new`: a
-    document that statement inserts (no row to replace)."""
+    document that statement inserts, so a plain insert (there is no row to replace)."""
     return _postgres.upsert_statement(document, new=new)
 
 
