@@ -78,7 +78,6 @@ class Database:
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self.pool_size = pool_size
         self.driver_pool_size = driver_pool_size
         # The driver's own connections for hot single statements (app.db.hot), made on first use in
         # the loop that uses it; PostgreSQL only.
