@@ -2,7 +2,7 @@
 # ENV=prod does not migrate at start: run `lekhamudra db upgrade` against the shared DATABASE_URL
 # first (docker-compose.yml's `migrate` service does), and keep /data on a volume.
 # Multi-stage: dependencies are resolved with uv from uv.lock; the runtime image has only the
-# virtual environment, Tesseract's language data, and runs as a non-root user.
+# virtual environment and the app (with its shipped Tesseract nep + eng data), and runs as a non-root user.
 
 FROM python:3.11-slim-bookworm AS build
 RUN pip install --no-cache-dir uv
@@ -14,10 +14,7 @@ COPY . .
 RUN uv sync --locked --no-dev
 
 FROM python:3.11-slim-bookworm
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends tesseract-ocr-nep tesseract-ocr-eng \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --create-home --uid 10001 lekhamudra \
+RUN useradd --create-home --uid 10001 lekhamudra \
     && mkdir /data && chown lekhamudra /data
 WORKDIR /app
 COPY --from=build --chown=lekhamudra /app /app

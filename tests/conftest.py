@@ -168,10 +168,8 @@ _skipped: list[str] = []
 
 @pytest.fixture(scope="session")
 def tessdata() -> Path:
-    found = tessdata_dir()
-    if found is None:
-        pytest.skip("no Tesseract language data: apt-get install tesseract-ocr-nep tesseract-ocr-eng")
-    return found
+    """The language data the app would use: the shipped nep + eng unless the machine has both."""
+    return tessdata_dir()
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from app.core.security import SESSION_COOKIE
 from app.models import Document, Session, ShareLink
-from app.ocr import OcrEngine, installed_languages, tessdata_dir
+from app.ocr import OcrEngine
 from tests.conftest import PASSWORD, ClientFactory, SignUp
 from tests.sharing_world import (
     API,
@@ -38,7 +38,6 @@ from tests.sharing_world import (
     upload,
 )
 
-HAS_TESSERACT = bool(installed_languages(tessdata_dir()))
 LOGIN = f"{API}/auth/login"
 AUDIT_ME = f"{API}/audit/me"
 SHARED = f"{API}/shared"
@@ -420,8 +419,6 @@ async def test_each_action_leaves_exactly_one_row_with_actor_target_and_details(
     clock: Clock,
     request: pytest.FixtureRequest,
 ) -> None:
-    if scenario.needs_ocr and not HAS_TESSERACT:
-        pytest.skip("no Tesseract language data installed")
     engine = request.getfixturevalue("engine") if scenario.needs_ocr else None
     ctx = Ctx(app, owner, new_client, sign_up, clock, engine)
 

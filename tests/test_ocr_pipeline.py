@@ -15,15 +15,12 @@ from sqlalchemy import func, select, update
 
 from app.models import OcrJob, OcrPage
 from app.models.base import utcnow
-from app.ocr import OcrEngine, installed_languages, tessdata_dir
+from app.ocr import OcrEngine
 from app.services.ocr_pipeline import OcrDeps, reap_stalled_jobs, run_ocr_job
 from app.storage import StorageUnavailable
 from tests.ocr.pages import ENGLISH_LETTER, NEPALI_NOTICE, cer, render_page
 
-pytestmark = [
-    pytest.mark.usefixtures("alice"),
-    pytest.mark.skipif(not installed_languages(tessdata_dir()), reason="no Tesseract language data installed"),
-]
+pytestmark = pytest.mark.usefixtures("alice")
 UPLOAD = "/api/v1/documents/upload"
 DOCS = "/api/v1/documents"
 

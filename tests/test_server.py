@@ -14,7 +14,6 @@ import h11
 import httpx
 import pytest
 
-from app.ocr import installed_languages, tessdata_dir
 from app.server import FLUSH_AT, CoalescingTransport
 from tests.ocr.pages import NEPALI_NOTICE, render_page
 from tests.processes import Service, clean_env, free_port, png_bytes, wait_until_serving
@@ -203,7 +202,6 @@ def test_large_bodies_go_both_ways_whole_on_a_kept_alive_connection(server: str)
             assert client.get("/ping").json() == {"status": "ok"}
 
 
-@pytest.mark.skipif("eng" not in installed_languages(tessdata_dir()), reason="Tesseract eng data not installed")
 def test_a_file_streams_back_whole(server: str) -> None:
     page, _truth = render_page(NEPALI_NOTICE[:2])
     scan = png_bytes(page)

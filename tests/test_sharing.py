@@ -25,7 +25,7 @@ from app.models import (
     DocumentVersion,
     ShareLink,
 )
-from app.ocr import OcrEngine, installed_languages, tessdata_dir
+from app.ocr import OcrEngine
 from app.services.trash import purge_expired_trash
 from tests.conftest import ClientFactory, SignUp, unique_email
 from tests.sharing_world import (
@@ -48,9 +48,6 @@ from tests.sharing_world import (
 )
 
 SHARED = f"{API}/shared"
-needs_tesseract = pytest.mark.skipif(
-    not installed_languages(tessdata_dir()), reason="no Tesseract language data installed"
-)
 
 
 @pytest.fixture(autouse=True)
@@ -677,7 +674,6 @@ async def test_duplicating_a_document_whose_file_is_gone_from_storage_is_404_and
     assert await audit_rows(app, "document.duplicate") == []
 
 
-@needs_tesseract
 async def test_a_viewer_duplicates_into_a_copy_they_own_with_the_file_and_ocr_text(
     app: FastAPI, owner: Person, editor: Person, viewer: Person, engine: OcrEngine
 ) -> None:

@@ -12,15 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.ocr import installed_languages, tessdata_dir
 from tests.ocr.pages import NEPALI_NOTICE, render_page
 from tests.processes import Service, clean_env, free_port, png_bytes, run_cli, wait_for, wait_until_serving
 from tests.storage.support import BUCKET
 from tests.test_worker_processes import postgres_url, redis_url, s3_endpoint  # noqa: F401 - fixtures
-
-pytestmark = pytest.mark.skipif(
-    not {"nep", "eng"} <= set(installed_languages(tessdata_dir())), reason="Tesseract nep+eng data not installed"
-)
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ from sqlalchemy import select
 from app.core.config import Settings
 from app.models import OcrJob, OcrPage
 from app.models.base import utcnow
-from app.ocr import installed_languages, tessdata_dir
 from main import create_app
 from tests.conftest import PASSWORD, unique_email
 from tests.ocr.pages import ENGLISH_LETTER, NEPALI_NOTICE, cer, render_page
@@ -53,12 +52,6 @@ from tests.processes import (
     wait_until_serving,
 )
 from tests.storage.support import BUCKET, boto3_client
-
-_TESSDATA = tessdata_dir()
-pytestmark = pytest.mark.skipif(
-    _TESSDATA is None or not {"nep", "eng"} <= set(installed_languages(_TESSDATA)),
-    reason="needs Tesseract nep+eng data: apt-get install tesseract-ocr-nep tesseract-ocr-eng",
-)
 
 UPLOAD = "/api/v1/documents/upload"
 DOCS = "/api/v1/documents"

@@ -65,7 +65,7 @@ def _ocr_status(installed: list[str]) -> dict[str, Any]:
             "status": "missing_language_data",
             "version": version,
             "languages": [],
-            "hint": "apt-get install tesseract-ocr-nep tesseract-ocr-eng, or set TESSDATA_PREFIX",
+            "hint": "TESSDATA_PREFIX names a directory without nep.traineddata and eng.traineddata",
         }
     return {"status": "ok", "version": version, "languages": installed}
 

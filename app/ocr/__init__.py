@@ -3,7 +3,8 @@
 The worker's face::
 
     sniff_media_type(head) -> media type | None      check_image_header(head, max_pixels=)
-    tessdata_dir(configured) -> Path | None          installed_languages(tessdata) -> [codes]
+    tessdata_dir(configured) -> Path                 installed_languages(tessdata) -> [codes]
+    install_hint(missing) -> how to get more languages
     count_pages(path, media_type, ...) -> int        read_pages(path, media_type, ...) -> Iterator[PageText]
     OcrEngine(tessdata, page_timeout=)               clean_nepali(text) -> text
 
@@ -14,7 +15,7 @@ from app.ocr._engine import OcrEngine
 from app.ocr._images import check_image_header, sniff_media_type
 from app.ocr._nepali import clean_nepali
 from app.ocr._pages import count_pages, read_pages
-from app.ocr._tessdata import installed_languages, tessdata_dir
+from app.ocr._tessdata import install_hint, installed_languages, tessdata_dir
 from app.ocr._types import DEFAULT_LANGUAGES, SUPPORTED_MEDIA_TYPES, OcrError, PageText, PageTimeout
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "check_image_header",
     "clean_nepali",
     "count_pages",
+    "install_hint",
     "installed_languages",
     "read_pages",
     "sniff_media_type",

@@ -70,7 +70,7 @@ def _tesseract_version() -> str:
 class OcrEngine:
     """Tesseract behind a process boundary, reused for every page of every job in a worker."""
 
-    def __init__(self, tessdata: Path | None, *, page_timeout: float) -> None:
+    def __init__(self, tessdata: Path, *, page_timeout: float) -> None:
         self.tessdata = tessdata
         self.page_timeout = page_timeout
         self.version = _tesseract_version()
@@ -138,7 +138,6 @@ class OcrEngine:
         # spawn, not fork: the worker may hold threads and locks that a forked child would inherit.
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
-        assert self.tessdata is not None
         # The wheel's default data path is "./", so the directory is always passed explicitly.
         process = context.Process(target=_serve, args=(child, str(self.tessdata)), name="ocr-engine", daemon=True)
         process.start()

@@ -16,10 +16,6 @@ SUPPORTED_MEDIA_TYPES: frozenset[str] = frozenset(
 )
 IMAGE_MEDIA_TYPES: frozenset[str] = SUPPORTED_MEDIA_TYPES - {"application/pdf"}
 DEFAULT_LANGUAGES = "nep+eng"
-INSTALL_HINT = (
-    "install the language data (apt-get install tesseract-ocr-nep tesseract-ocr-eng) "
-    "or set TESSDATA_PREFIX to a directory holding the *.traineddata files"
-)
 
 
 class OcrError(Exception):

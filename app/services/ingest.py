@@ -53,7 +53,7 @@ def check_languages(languages: str, installed: list[str]) -> str:
     missing = [code for code in codes if installed and code not in installed]
     if missing:
         raise Invalid(
-            f"OCR language not installed: {', '.join(missing)}",
+            f"OCR language not installed: {', '.join(missing)}; {ocr.install_hint(missing)}",
             code="language_not_installed",
             installed_languages=installed,
         )

@@ -1,4 +1,7 @@
-"""Synthetic scanned pages with known text, rendered with Pillow + raqm and Noto fonts."""
+"""Synthetic scanned pages with known text, rendered with Pillow + raqm and Noto fonts.
+
+The fonts come from PyPI packages (fontpkg-noto-sans-devanagari, fontpkg-noto-sans) and Pillow's
+wheels carry raqm, HarfBuzz and FriBiDi: no system font or library is needed."""
 
 from __future__ import annotations
 
@@ -7,11 +10,12 @@ import unicodedata
 from functools import cache
 from pathlib import Path
 
+import fontpkg
 from PIL import Image, ImageDraw, ImageFont, features
 
-FONT_DIR = Path("/usr/share/fonts/truetype/noto")
-DEVANAGARI_FONT = FONT_DIR / "NotoSansDevanagari-Regular.ttf"
-LATIN_FONT = FONT_DIR / "NotoSans-Regular.ttf"
+# Variable fonts: their default instance is the regular weight.
+DEVANAGARI_FONT = fontpkg.path("Noto Sans Devanagari")
+LATIN_FONT = fontpkg.path("Noto Sans")
 DPI = 300
 A5_WIDTH = 1748  # pixels at 300 DPI
 MARGIN = 150

@@ -11,7 +11,8 @@ from app.ocr import OcrEngine, PageText, read_pages
 from tests.ocr.pages import cer
 
 LIMITS = {"max_pages": 10, "max_pixels": 50_000_000}
-# Measured with tesserocr 2.13 / Tesseract 5.5.4 and Debian's nep/eng models: 0.4 % and 0.0 %.
+# Measured with tesserocr 2.13 / Tesseract 5.5.4, the shipped nep/eng models and the fontpkg Noto
+# fonts: 0.2 % and 0.0 %.
 NEPALI_CER = 0.03
 ENGLISH_CER = 0.02
 
@@ -49,7 +50,7 @@ def test_english_page_with_default_languages(tmp_path: Path, engine: OcrEngine, 
     assert cer(truth, page.text) <= ENGLISH_CER
 
 
-@pytest.mark.parametrize("degrees", [2.5, -2.5])
+@pytest.mark.parametrize("degrees", [3.0, -3.0])
 def test_skewed_page_reads_nearly_as_well_as_straight(
     tmp_path: Path, engine: OcrEngine, nepali_page, degrees: float, record_property
 ) -> None:
@@ -61,8 +62,8 @@ def test_skewed_page_reads_nearly_as_well_as_straight(
 
 
 def test_without_deskew_a_skewed_page_loses_text(engine: OcrEngine, nepali_page, record_property) -> None:
-    # Measured: 40 % CER when the clockwise-tilted page goes to Tesseract as is, 0.4 % after deskew.
+    # Measured: 76 % CER when the page tilted 3° clockwise goes to Tesseract as is, 0.2 % after deskew.
     image, truth = nepali_page
-    text, _ = engine.recognize(_tilt(image, -2.5), dpi=300, languages="nep+eng")
+    text, _ = engine.recognize(_tilt(image, -3.0), dpi=300, languages="nep+eng")
     record_property("cer", cer(truth, text))
     assert cer(truth, text) > NEPALI_CER + 0.05

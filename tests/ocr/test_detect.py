@@ -11,6 +11,7 @@ from app.ocr import (
     SUPPORTED_MEDIA_TYPES,
     OcrEngine,
     OcrError,
+    _tessdata,
     check_image_header,
     installed_languages,
     sniff_media_type,
@@ -76,6 +77,19 @@ def test_tessdata_dir_reads_tessdata_prefix(tmp_path: Path, monkeypatch: pytest.
     assert tessdata_dir(tmp_path / "empty") == tmp_path / "tessdata"
 
 
+def test_without_other_data_the_shipped_nep_and_eng_are_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TESSDATA_PREFIX", raising=False)
+    # A system directory with English only (what `apt-get install tesseract-ocr` brings) is passed over.
+    system = tmp_path / "system"
+    system.mkdir()
+    (system / "eng.traineddata").write_bytes(b"")
+    monkeypatch.setattr(_tessdata, "_SYSTEM_DIRS", (system,))
+    assert tessdata_dir() == _tessdata.BUNDLED_DIR
+    assert {"nep", "eng"} <= set(installed_languages(tessdata_dir()))
+    (system / "nep.traineddata").write_bytes(b"")
+    assert tessdata_dir() == system
+
+
 def test_installed_languages_are_sorted_without_osd(tmp_path: Path) -> None:
     for code in ("osd", "nep", "eng", "hin"):
         (tmp_path / f"{code}.traineddata").write_bytes(b"")
@@ -87,10 +101,10 @@ def test_installed_languages_are_sorted_without_osd(tmp_path: Path) -> None:
 def test_missing_language_data_says_how_to_install(tmp_path: Path) -> None:
     (tmp_path / "eng.traineddata").write_bytes(b"")
     engine = OcrEngine(tmp_path, page_timeout=5)
-    with pytest.raises(OcrError, match=r"nep.*installed: eng.*apt-get install tesseract-ocr-nep tesseract-ocr-eng"):
+    with pytest.raises(OcrError, match=r"nep.*installed: eng.*apt-get install tesseract-ocr-eng tesseract-ocr-nep`"):
         engine.recognize(_blank(), dpi=300, languages="nep+eng")
-    with pytest.raises(OcrError, match="TESSDATA_PREFIX"):
-        OcrEngine(None, page_timeout=5).recognize(_blank(), dpi=300, languages="eng")
+    with pytest.raises(OcrError, match=r"hin\.traineddata.*TESSDATA_PREFIX"):
+        engine.recognize(_blank(), dpi=300, languages="hin")
     assert engine.pid is None  # nothing was started for a request that could not succeed
 
 
