@@ -159,6 +159,41 @@ def test_bad_value_exits_with_one_line_naming_the_variable(
     assert f"{name}:" in message
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        # PostgreSQL would take the user's name as the database's: `postgres`, silently migrated.
+        ("postgresql://postgres@127.0.0.1:5432/", "names no database: add it after the host"),
+        ("postgresql://postgres@127.0.0.1:5432", "names no database: add it after the host"),
+        (
+            "postgresql://ram:p@ss@db.example.org/lekhamudra",
+            "the user name or password holds an unescaped '@': write it as %40",
+        ),
+        ("sqlite:///", "names no SQLite file"),
+        ("sqlite://", "names no SQLite file"),
+        ("sqlite:///:memory:", "names no SQLite file"),
+    ],
+)
+def test_a_database_url_that_would_connect_elsewhere_is_refused(
+    monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+
+    with pytest.raises(SystemExit) as exited:
+        load_settings(_env_file=None)
+
+    assert str(exited.value.code).startswith(f"lekhamudra: invalid configuration: DATABASE_URL: {says}")
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://ram:p%40ss@db.example.org/lekhamudra", "sqlite:////var/lib/x.db", "sqlite:///./data/x.db"]
+)
+def test_a_database_url_naming_its_database_is_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+
+    assert load_settings(_env_file=None).database_url == url
+
+
 def test_postgres_db_without_host_is_refused_naming_postgres_host(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POSTGRES_DB", "lekhamudra")
 

@@ -36,6 +36,21 @@ def async_database_url(url: str) -> str:
     raise ValueError(f"unsupported database scheme {scheme!r} (use postgresql or sqlite)")
 
 
+def _check_database_parts(url: str) -> None:
+    """Refuse a URL that would connect somewhere unintended: PostgreSQL then takes the user's name
+    as the database's (the `postgres` maintenance database, silently migrated)."""
+    async_database_url(url)
+    parts = urlsplit(url)
+    if parts.netloc.count("@") > 1:
+        raise ValueError("the user name or password holds an unescaped '@': write it as %40")
+    database = parts.path[1:]  # after the slash that ends the host (sqlite:////abs/path keeps its own)
+    if parts.scheme.lower().startswith("sqlite"):
+        if not database or database == ":memory:":
+            raise ValueError("names no SQLite file: use sqlite:///path/to/lekhamudra.db")
+    elif not database:
+        raise ValueError("names no database: add it after the host, e.g. postgresql://user@host:5432/lekhamudra")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", validate_default=True)
 
@@ -152,7 +167,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
         if value:
-            async_database_url(value)
+            _check_database_parts(value)
         return value or None
 
     @model_validator(mode="after")
@@ -237,7 +252,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
         )
         sys.exit(f"lekhamudra: invalid configuration: {problems}")
 
