@@ -23,13 +23,15 @@ from app.api.middleware import (
     BrowserCorsMiddleware,
     CatchAllMiddleware,
     OriginCheckMiddleware,
+    QuietLifespanMiddleware,
     RequestContextMiddleware,
 )
 from app.api.v1 import HOT_ROUTES, PREFIX, ROUTERS
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.core.security import Passwords
-from app.db.migrate import upgrade_to_head
+from app.db.checks import refuse_schema_not_at_head
+from app.db.migrate import MIGRATED_ENV, upgrade_report, upgrade_to_head
 from app.db.session import Database
 from app.models.base import utcnow
 from app.ocr import installed_languages, tessdata_dir
@@ -37,12 +39,10 @@ from app.services.ingest import MULTIPART_OVERHEAD
 from app.services.sessions import SessionPolicy
 from app.services.throttle import AuthThrottle
 from app.storage import storage_from_settings
-from app.worker import Queue
 from app.worker.consumer import start_embedded_worker, stop_embedded_worker
+from app.worker.queue import Queue
 
 log = logging.getLogger("lekhamudra")
-# Set by `lekhamudra serve` after it migrated in the parent, so workers don't each try.
-MIGRATED_ENV = "LEKHAMUDRA_MIGRATED"
 UPLOAD_PATH = "/api/v1/documents/upload"
 AUTH_BODY_PATHS = ("/api/v1/auth/signup", "/api/v1/auth/login", "/api/v1/auth/password")
 AUTH_MAX_BODY_BYTES = 16 * 1024
@@ -62,8 +62,12 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if settings.migrate_on_start and os.environ.get(MIGRATED_ENV) != "1":
-            await anyio.to_thread.run_sync(upgrade_to_head, settings)
+        if os.environ.get(MIGRATED_ENV) == "1":
+            pass  # `lekhamudra serve` migrated, or checked the schema, before starting this process
+        elif settings.migrate_on_start:
+            log.info(upgrade_report(*await anyio.to_thread.run_sync(upgrade_to_head, settings)))
+        else:
+            await refuse_schema_not_at_head(app.state.db)
         worker = start_embedded_worker(settings)
         # Everything made while starting (modules, routes, models) lives as long as the process:
         # out of the collector's sight, a full collection no longer walks it mid-request.
@@ -93,6 +97,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         # left on, every request asks OpenTelemetry for its providers (environment look-ups).
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         middleware=[
+            Middleware(QuietLifespanMiddleware),
             *proxy_middleware(settings),
             Middleware(RequestContextMiddleware),
             Middleware(
@@ -105,7 +110,12 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
                 max_age=600,
             ),
             Middleware(CatchAllMiddleware),
-            Middleware(OriginCheckMiddleware, trusted_origins=settings.trusted_origins),
+            Middleware(
+                OriginCheckMiddleware,
+                trusted_origins=settings.trusted_origins,
+                trust_own_loopback=settings.env == "dev",
+                explain=settings.env == "dev",
+            ),
             Middleware(
                 BodyLimitMiddleware,
                 max_bytes=settings.max_request_bytes,

@@ -54,6 +54,8 @@ def run_migrations_offline() -> None:
 
 def do_run_migrations(connection: Connection) -> None:
     _configure(connection=connection)
+    # What the database was at, for the caller to report (app.db.migrate.upgrade_to_head).
+    config.attributes["revision_before"] = context.get_context().get_current_revision()
     with context.begin_transaction():
         context.run_migrations()
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -32,21 +33,26 @@ def serve(
     """Run the API server (applies pending migrations first in dev)."""
     import uvicorn
 
+    from app.db.migrate import MIGRATED_ENV
     from app.server import CoalescingHttpToolsProtocol
-    from main import MIGRATED_ENV
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    _refuse_port_in_use(host, port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.migrate_on_start:
         _upgrade(settings)
-        os.environ[MIGRATED_ENV] = "1"
+    _refuse_unusable_database(settings)
+    # Checked (and migrated) once here, not again in each server process.
+    os.environ[MIGRATED_ENV] = "1"
     if workers > 1 and not reload:
         # Each server worker counts its own requests; Prometheus' multiprocess mode adds them up.
         metrics_dir = settings.data_dir / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"Lekhamudra on http://{shown}:{port} (API docs: http://{shown}:{port}/docs)", err=True)
     uvicorn.run(
         "main:app",
         host=host,
@@ -61,18 +67,53 @@ def serve(
     )
 
 
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _refuse_port_in_use(host: str, port: int) -> None:
+    """One line for a port another process holds, before anything starts (uvicorn would find out
+    only after the app and its worker had started, and stop them mid-way)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+def _refuse_unusable_database(settings: Settings) -> None:
+    from app.db.checks import database_problem
+    from app.db.session import Database
+
+    async def check() -> str | None:
+        db = Database(settings.sqlalchemy_url)
+        try:
+            return await database_problem(db)
+        finally:
+            await db.dispose()
+
+    if problem := asyncio.run(check()):
+        _fail(problem)
+
+
 def _upgrade(settings: Settings) -> None:
-    """Migrate to head; a database that cannot be reached or does not exist is one line, exit 1."""
+    """Migrate to head and say what was done; a database that cannot be used is one line, exit 1."""
     from sqlalchemy.exc import DBAPIError
 
-    from app.db.migrate import upgrade_to_head
+    from app.db.checks import connection_problem, sqlite_folder_problem
+    from app.db.migrate import upgrade_report, upgrade_to_head
 
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # DATA_DIR is made; another folder must exist
+    if folder := sqlite_folder_problem(settings.sqlalchemy_url):
+        _fail(folder)
     try:
-        upgrade_to_head(settings)
+        before, head = upgrade_to_head(settings)
     except (DBAPIError, OSError) as exc:
-        reason = exc.orig if isinstance(exc, DBAPIError) else exc
-        typer.echo(f"error: cannot migrate the database: {reason}", err=True)
-        raise typer.Exit(1) from None
+        _fail(connection_problem(settings.sqlalchemy_url, exc))
+    typer.echo(upgrade_report(before, head), err=True)
 
 
 @db_cli.command("upgrade")
@@ -81,7 +122,6 @@ def db_upgrade() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     _upgrade(settings)
-    typer.echo("Database is up to date.")
 
 
 @user_cli.command("create")
@@ -163,6 +203,7 @@ def worker(
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    _refuse_unusable_database(settings)
     # Threads, each with its own event loop and OCR engine; the engine runs Tesseract in a child
     # process of its own, so pages are still recognized in parallel processes. (Huey's process
     # workers are daemonic and may not start that child.)
@@ -182,7 +223,3 @@ def import_files(
     settings = get_settings()
     configure_logging("WARNING")
     raise typer.Exit(asyncio.run(run_import(settings, paths=paths, owner=owner, languages=languages, wait=wait)))
-
-
-def main() -> None:
-    cli()

@@ -23,8 +23,8 @@ from app.services.audit import Actor
 from app.services.bulk_import import file_parts, walk_files
 from app.services.ingest import upload_document
 from app.storage import storage_from_settings
-from app.worker import Queue
 from app.worker.consumer import start_embedded_worker, stop_embedded_worker
+from app.worker.queue import Queue
 
 POLL_SECONDS = 1.0
 

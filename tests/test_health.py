@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
 from asgi_lifespan import LifespanManager
 
+from app.db.migrate import alembic_config, head_revision, short, upgrade_to_head
 from main import create_app
 from tests.conftest import make_settings
-from tests.databases import is_postgres
+from tests.databases import fresh_database, is_postgres
 
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nope"  # nothing listens on port 1
 
@@ -59,9 +63,23 @@ async def test_health_is_503_when_database_is_unreachable(client_without_databas
     assert body["components"]["database"]["status"] != "ok"
 
 
-async def test_health_failure_reveals_no_connection_details(client_without_database: httpx.AsyncClient) -> None:
-    response = await client_without_database.get("/health")
+async def test_health_tells_an_operator_why_the_database_is_unavailable(
+    client_without_database: httpx.AsyncClient,
+) -> None:
+    response = await client_without_database.get("/health")  # from loopback: an operator
 
+    reason = response.json()["components"]["database"]["reason"]
+    assert "PostgreSQL at 127.0.0.1:1 (database nope, user postgres)" in reason
+    assert "connection refused" in reason
+
+
+async def test_health_failure_reveals_no_connection_details_to_others(tmp_path: Path) -> None:
+    application = create_app(make_settings(UNREACHABLE_DATABASE, tmp_path))
+    transport = httpx.ASGITransport(app=application, client=("203.0.113.7", 4000))
+    async with LifespanManager(application), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/health")
+
+    assert response.status_code == 503
     assert "127.0.0.1" not in response.text
     assert "nope" not in response.text
 
@@ -71,3 +89,35 @@ async def test_ping_still_answers_when_database_is_unreachable(client_without_da
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+@pytest.fixture
+def own_database(tmp_path: Path) -> Iterator[str]:
+    """A migrated database of this test's own (its schema will be changed)."""
+    with fresh_database(tmp_path) as url:
+        upgrade_to_head(make_settings(url, tmp_path))
+        yield url
+
+
+async def test_health_reports_a_schema_behind_the_code(tmp_path: Path, own_database: str) -> None:
+    settings = make_settings(own_database, tmp_path)
+    application = create_app(settings)
+    async with (
+        LifespanManager(application),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as client,
+    ):
+        at_head = (await client.get("/health")).json()["components"]["database"]
+        # Another deployment (an older release) took the schema back a step meanwhile.
+        await anyio.to_thread.run_sync(command.downgrade, alembic_config(settings.sqlalchemy_url), "-1")
+        response = await client.get("/health")
+
+    head = short(head_revision())
+    previous = short(
+        ScriptDirectory.from_config(alembic_config(own_database)).get_revision(head_revision()).down_revision
+    )
+    assert at_head["status"] == "ok" and at_head["schema"] == head
+    assert response.status_code == 503
+    database = response.json()["components"]["database"]
+    assert database["status"] == "schema_mismatch"
+    assert database["schema"] == previous
+    assert database["reason"] == f"database schema is at {previous}, the code needs {head}: run `lekhamudra db upgrade`"

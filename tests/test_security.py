@@ -151,6 +151,47 @@ async def test_trusted_origins_come_from_frontend_origins_and_public_api_url(
     assert response.status_code == status, response.text
 
 
+@pytest.fixture
+async def swagger_at(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser on the app's own /docs, the server listening on 127.0.0.1:8123."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8123") as browser:
+        yield browser
+
+
+@pytest.mark.parametrize("settings", [{"env": "dev"}], indirect=True)
+@pytest.mark.parametrize("origin", ["http://127.0.0.1:8123", "http://localhost:8123"])
+async def test_in_dev_the_servers_own_loopback_origins_are_trusted(swagger_at: httpx.AsyncClient, origin: str) -> None:
+    response = await swagger_at.post("/api/v1/auth/logout", headers={"Origin": origin})
+
+    assert response.status_code == 204, response.text
+
+
+@pytest.mark.parametrize("settings", [{"env": "dev"}], indirect=True)
+@pytest.mark.parametrize("origin", ["http://127.0.0.1:8124", "http://localhost:3001", "https://127.0.0.1:8123"])
+async def test_in_dev_other_loopback_origins_are_still_refused(swagger_at: httpx.AsyncClient, origin: str) -> None:
+    response = await swagger_at.post("/api/v1/auth/logout", headers={"Origin": origin})
+
+    assert_error_shape(response, 403, CSRF_CODE)
+
+
+@pytest.mark.parametrize("settings", [{"env": "prod", "cookie_secure": False}], indirect=True)
+async def test_outside_dev_the_servers_loopback_origin_is_not_trusted(swagger_at: httpx.AsyncClient) -> None:
+    response = await swagger_at.post("/api/v1/auth/logout", headers={"Origin": "http://127.0.0.1:8123"})
+
+    body = assert_error_shape(response, 403, CSRF_CODE)
+    assert body["detail"] == "Cross-site request refused: untrusted origin"  # names nothing in prod
+
+
+@pytest.mark.parametrize("settings", [{"env": "dev"}], indirect=True)
+async def test_in_dev_a_refusal_names_the_origin_and_the_setting(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/auth/logout", headers={"Origin": "http://127.0.0.1:5173"})
+
+    detail = assert_error_shape(response, 403, CSRF_CODE)["detail"]
+    assert "origin http://127.0.0.1:5173 is not trusted" in detail
+    assert "FRONTEND_ORIGINS" in detail
+
+
 # --- CORS ----------------------------------------------------------------------------------------
 
 PREFLIGHT = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}

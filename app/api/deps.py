@@ -33,7 +33,7 @@ from app.services.documents import (
 from app.services.sessions import ClientInfo, Resolved, SessionPolicy, resolve_session
 from app.services.throttle import AuthThrottle
 from app.storage import Storage
-from app.worker import Queue
+from app.worker.queue import Queue
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

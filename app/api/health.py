@@ -6,11 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
+from app.api.metrics import is_operator
+from app.db.checks import connection_problem, read_schema_state, sqlite_folder_problem
+from app.db.migrate import short
 from app.db.session import Database
 from app.storage import Storage
-from app.worker import Queue
+from app.worker.queue import Queue
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
@@ -26,13 +29,19 @@ async def ping() -> dict[str, str]:
 
 async def _database_status(db: Database) -> dict[str, Any]:
     try:
-        async with asyncio.timeout(HEALTH_TIMEOUT_S):
-            async with db.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure means "not reachable"; the reason goes to the log only
-        log.warning("health: database unreachable: %s", type(exc).__name__)
-        return {"status": "unavailable"}
-    return {"status": "ok", "backend": db.engine.dialect.name}
+        state = await read_schema_state(db)
+    except (OSError, TimeoutError, DBAPIError) as exc:
+        reason = sqlite_folder_problem(db.url) or connection_problem(db.url, exc)
+        log.warning("health: %s", reason)
+        return {"status": "unavailable", "backend": db.engine.dialect.name, "reason": reason}
+    if problem := state.problem():
+        return {
+            "status": "schema_mismatch",
+            "backend": db.engine.dialect.name,
+            "schema": short(state.current),
+            "reason": problem,
+        }
+    return {"status": "ok", "backend": db.engine.dialect.name, "schema": short(state.current)}
 
 
 async def _storage_status(storage: Storage) -> dict[str, Any]:
@@ -84,6 +93,9 @@ async def health(request: Request) -> JSONResponse:
         "ocr": _ocr_status(state.installed_languages),
     }
     healthy = all(components[name]["status"] == "ok" for name in REQUIRED_COMPONENTS)
+    if not is_operator(request):
+        # Why a database is unavailable names its host, port and user: for operators only.
+        components["database"].pop("reason", None)
     return JSONResponse(
         {"status": "ok" if healthy else "unavailable", "components": components},
         status_code=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -50,7 +50,8 @@ def observe(method: str, route: str, status: int, seconds: float) -> None:
     series[1].observe(seconds)
 
 
-def _allowed(request: Request) -> bool:
+def is_operator(request: Request) -> bool:
+    """An operator's request: `Authorization: Bearer METRICS_TOKEN`, or, without a token set, from loopback."""
     token = request.app.state.settings.metrics_token
     if token:
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
@@ -92,7 +93,7 @@ async def _job_metrics(request: Request) -> bytes:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    if not _allowed(request):
+    if not is_operator(request):
         raise NotFound("Not found")
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()

@@ -6,6 +6,8 @@ CatchAll sits inside CORS so that the frontend can read a 500's body and request
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import json
 import logging
 import os
@@ -19,6 +21,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.metrics import observe
+from app.core.errors import StartupRefused
 from app.core.logging import request_id_var
 from app.services.audit import RequestOrigin, request_origin
 
@@ -192,35 +195,65 @@ class BrowserCorsMiddleware(CORSMiddleware):
 class OriginCheckMiddleware:
     """CSRF defence: refuse state-changing browser requests from untrusted origins, before any work.
 
-    The trusted list is configuration, never derived from the request's own Host.
+    The trusted list is configuration, never derived from the request's own Host. With
+    `trust_own_loopback` (ENV=dev), the server's own loopback origins are trusted too, read from the
+    address the request reached (`http://127.0.0.1:8000` and `http://localhost:8000` when the server
+    listens on 127.0.0.1:8000), so /docs works where the server says it runs. With `explain`, a
+    refusal names the origin and the setting that would trust it.
     """
 
-    def __init__(self, app: ASGIApp, *, trusted_origins: Iterable[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, trusted_origins: Iterable[str], trust_own_loopback: bool = False, explain: bool = False
+    ) -> None:
         self.app = app
         self.trusted = frozenset(o.lower() for o in trusted_origins)
+        self.trust_own_loopback = trust_own_loopback
+        self.explain = explain
 
-    def _refused(self, scope: Scope) -> bool:
+    def _is_trusted(self, origin: str, scope: Scope) -> bool:
+        return origin in self.trusted or (self.trust_own_loopback and origin in _own_loopback_origins(scope))
+
+    def _refusal(self, scope: Scope) -> str | None:
+        """None for a request to let through; else the reason it is refused."""
         origin = _header(scope, b"origin")
         if origin is not None:
-            return origin.lower() not in self.trusted
+            return None if self._is_trusted(origin.lower(), scope) else f"origin {origin[:200]} is not trusted"
         if (_header(scope, b"sec-fetch-site") or "").lower() == "cross-site":
-            return True
+            return "the browser says it is cross-site (Sec-Fetch-Site) and sent no Origin"
         referer = _header(scope, b"referer")
         if referer:
             try:
                 parts = urlsplit(referer)
             except ValueError:  # not a URL at all (`http://[::1/x`): no origin we trust
-                return True
-            return f"{parts.scheme}://{parts.netloc}".lower() not in self.trusted
-        return False
+                return "its Referer is not a URL"
+            referer_origin = f"{parts.scheme}://{parts.netloc}".lower()
+            return None if self._is_trusted(referer_origin, scope) else f"origin {referer_origin[:200]} is not trusted"
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in _UNSAFE_METHODS and self._refused(scope):
-            await send_json(
-                send, 403, {"detail": "Cross-site request refused: untrusted origin", "code": "csrf_origin_refused"}
+        if scope["type"] == "http" and scope["method"] in _UNSAFE_METHODS and (reason := self._refusal(scope)):
+            detail = (
+                f"Cross-site request refused: {reason}; to trust an origin, add it to FRONTEND_ORIGINS"
+                if self.explain
+                else "Cross-site request refused: untrusted origin"
             )
+            await send_json(send, 403, {"detail": detail, "code": "csrf_origin_refused"})
             return
         await self.app(scope, receive, send)
+
+
+def _own_loopback_origins(scope: Scope) -> frozenset[str]:
+    """The origins naming the loopback address and port this request reached, if it is loopback."""
+    server = scope.get("server")
+    if not server or server[1] is None:
+        return frozenset()
+    host, port = server
+    try:
+        if not ipaddress.ip_address(host).is_loopback:
+            return frozenset()
+    except ValueError:
+        return frozenset()
+    return frozenset({f"http://127.0.0.1:{port}", f"http://localhost:{port}", f"http://[::1]:{port}"})
 
 
 class BodyLimitMiddleware:
@@ -269,3 +302,46 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class QuietLifespanMiddleware:
+    """Start-up refusals and abrupt stops said in one line, not as tracebacks.
+
+    Starlette reports any error of the app's start-up or shutdown with the whole traceback as the
+    failure's message, which the server prints. A StartupRefused (a schema not at head) is an
+    action for the operator: its line alone is reported. A lifespan cancelled while the app runs
+    is a forced stop (a second Ctrl-C: `uv run` forwards the terminal's, so one press is two), the
+    app's own cleanup having run: it is noted, not reported as a failure.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] in ("lifespan.startup.failed", "lifespan.shutdown.failed"):
+                held.append(message)  # sent below, once it is known what failed
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except StartupRefused as exc:
+            await send({"type": "lifespan.startup.failed", "message": f"lekhamudra: {exc}"})
+            return
+        except asyncio.CancelledError:
+            if any(m["type"] == "lifespan.shutdown.failed" for m in held):
+                log.info("stopped without waiting for requests in progress (forced)")
+                return
+            raise
+        except BaseException:
+            for message in held:
+                await send(message)
+            raise
+        for message in held:
+            await send(message)

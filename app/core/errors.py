@@ -12,6 +12,9 @@
      └── TooManyRequests     429 too_many_requests (with Retry-After)
 
 Every error renders as `{"detail": str, "code": str, **extra}`.
+
+Apart from them, StartupRefused: the app must not start (a schema not at head); its message is
+the one line an operator sees.
 """
 
 from __future__ import annotations
@@ -92,3 +95,7 @@ class TooManyRequests(AppError):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(headers={"Retry-After": str(max(1, retry_after))})
+
+
+class StartupRefused(Exception):
+    """The app cannot start as configured; the message says why and what to do, in one line."""

@@ -41,4 +41,8 @@ def configure_logging(level: str, fmt: str = "text") -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("uvicorn.access").disabled = True
+    # Alembic announces each plugin and migration step; what a migration did is said once, by us.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # `serve --reload` watches the working tree, DATA_DIR included: a line per database write.
+    logging.getLogger("watchfiles.main").setLevel(logging.WARNING)
     logging.getLogger("lekhamudra.request").setLevel(level)

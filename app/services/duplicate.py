@@ -16,7 +16,7 @@ from app.services import audit
 from app.services.audit import document_target
 from app.services.documents import Access, ensure_not_trashed
 from app.storage import Storage, StorageNotFound, new_object_key
-from app.worker import Queue
+from app.worker.queue import Queue
 
 _SUFFIX = " (copy)"
 

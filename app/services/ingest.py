@@ -27,7 +27,7 @@ from app.services import audit
 from app.services.audit import Actor, document_target
 from app.services.upload_parts import Field, FileData, FileEnd, FileStart, Part
 from app.storage import Storage, new_object_key
-from app.worker import Queue
+from app.worker.queue import Queue
 
 log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 1024 * 1024  # form framing and fields around the file

@@ -15,7 +15,7 @@ from app.services import audit
 from app.services.audit import document_target
 from app.services.documents import Access
 from app.services.ingest import check_languages
-from app.worker import Queue
+from app.worker.queue import Queue
 
 
 async def get_ocr(*, session: AsyncSession, document: Document) -> OcrRead:

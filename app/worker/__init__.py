@@ -1,5 +1,5 @@
-"""Queue workers: Huey task entry points (thin) and consumers. Never imports app.api."""
+"""Queue workers: the Huey queue and its task entry points (`queue`), consumers (`consumer`) and
+per-worker state (`context`). Never imports app.api.
 
-from app.worker.queue import Queue
-
-__all__ = ["Queue"]
+Nothing is imported here: `python -m app.worker.embedded` must start without loading Huey, so
+that a stop during its start-up ends it quietly (see `embedded`)."""

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import IO
 
 from app.core.config import Settings
 from app.core.logging import configure_logging
@@ -18,6 +19,8 @@ from app.worker.queue import Queue
 
 log = logging.getLogger(__name__)
 EMBEDDED_LOCK = ".embedded-worker.lock"
+PARENT_PID_ENV = "LEKHAMUDRA_SERVER_PID"
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def run_consumer(settings: Settings, *, workers: int, worker_type: str) -> None:
@@ -41,25 +44,29 @@ def embedded_main() -> None:
     """Entry of the embedded worker process: one consumer per DATA_DIR, guarded by a file lock."""
     settings = worker_settings()
     configure_logging(settings.log_level, settings.log_format)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    # The server's pid as it started this process: if it is gone already, getppid() no longer says so.
+    parent_pid = int(os.environ.get(PARENT_PID_ENV) or os.getppid())
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.data_dir / EMBEDDED_LOCK, "w") as lock:
         # Several server workers each start one of these; the others wait here and take over
-        # only if the holder dies. Stopped while waiting (Ctrl-C on `serve --workers N`): nothing
-        # was running, so nothing to say.
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        except KeyboardInterrupt:
-            return
+        # only if the holder dies.
+        fcntl.flock(lock, fcntl.LOCK_EX)
         run_consumer(settings, workers=1, worker_type="thread")
 
 
-def start_embedded_worker(settings: Settings) -> subprocess.Popen[bytes] | None:
-    """Spawn the embedded consumer as a child (Huey installs signal handlers: not in a thread)."""
+def start_embedded_worker(settings: Settings, *, output: IO[bytes] | None = None) -> subprocess.Popen[bytes] | None:
+    """Spawn the embedded consumer as a child (Huey installs signal handlers: not in a thread),
+    with the stop signals blocked until it can take them quietly (app.worker.embedded)."""
     if not settings.embedded_worker or settings.queue_url:
         return None
-    env = {**os.environ, SETTINGS_ENV: settings.model_dump_json()}
-    return subprocess.Popen([sys.executable, "-m", "app.worker.embedded"], env=env)
+    env = {**os.environ, SETTINGS_ENV: settings.model_dump_json(), PARENT_PID_ENV: str(os.getpid())}
+    # The child inherits this thread's signal mask; this thread gets its own back at once.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        return subprocess.Popen([sys.executable, "-m", "app.worker.embedded"], env=env, stdout=output, stderr=output)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def stop_embedded_worker(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
