@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench._docs import require_tool
 
 SCRIPT = Path(__file__).resolve().parent / "wrk" / "api.lua"
 TIMEOUT_S = 10  # logins queue behind a few argon2 hashes at a time; wrk's default 2 s would cut them
@@ -48,11 +49,8 @@ class Stats:
         return sum(self.errors.values())
 
 
-def require_wrk() -> str:
-    path = shutil.which("wrk")
-    if path is None:
-        raise SystemExit("bench.api needs wrk: apt-get install wrk")
-    return path
+def require_wrk(benchmark: str) -> str:
+    return require_tool(benchmark, "wrk", "apt-get install wrk")
 
 
 def version() -> str:

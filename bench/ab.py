@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=10_000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _wrk.require_wrk("bench.ab")
     keys = [key.strip() for key in args.only.split(",") if key.strip()]
 
     name = f"lekhamudra_bench_ab_{uuid.uuid4().hex[:8]}"

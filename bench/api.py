@@ -12,7 +12,7 @@ signs in once through the API; wrk sends its cookie. Databases are dropped at th
 
 `--profile DIR` runs py-spy (`--gil`, collapsed stacks) on the server worker during each measured
 run and writes DIR/<endpoint>.txt plus a summary (.md); `--only me,get` limits the endpoints.
-Neither writes docs/benchmarks.md, nor does `--quick`.
+They print their table; only `--write` (on a full run, not `--quick`) writes docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -396,7 +396,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1_000)
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 s per endpoint, 10 000 documents")
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="leave CPU affinity alone")
-    parser.add_argument("--no-write", action="store_true", help="print the table, leave docs/benchmarks.md alone")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="also put a full run in docs/benchmarks.md (default: print only)",
+    )
     parser.add_argument("--profile", type=Path, help="py-spy each endpoint of the main run into this directory")
     parser.add_argument(
         "--only",
@@ -405,7 +409,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.only = set(args.only.split(","))
-    _wrk.require_wrk()
+    _wrk.require_wrk("bench.api")
     if not shutil.which("uv"):
         raise SystemExit("bench.api needs uv on PATH")
     if args.quick:
@@ -421,8 +425,8 @@ def main() -> None:
     command = " ".join(["uv run python -m bench.api", *sys.argv[1:]])
     markdown = subsection(results, args, command, (load_before, os.getloadavg()[0]), code)
     log.info("\n%s", markdown)
-    if args.quick or args.profile or args.no_write or args.only != {*ENDPOINTS, "storm", "growth"}:
-        log.info("(not written to %s: --quick, --profile, --only or --no-write)", DOC.relative_to(PROJECT))
+    if not args.write or args.quick or args.profile or args.only != {*ENDPOINTS, "storm", "growth"}:
+        log.info("(printed only: --write puts a full run in %s)", DOC.relative_to(PROJECT))
     else:
         write_section(markdown)
         log.info("written to %s", DOC.relative_to(PROJECT))

@@ -12,7 +12,6 @@ import multiprocessing
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 import tesserocr
 
 from app.ocr import OcrEngine, read_pages, tessdata_dir
-from bench._docs import DOC, replace_section
+from bench._docs import add_write_option, publish, require_tool
 from tests.ocr.pages import ENGLISH_LETTER, NEPALI_NOTICE, cer, render_page
 
 log = logging.getLogger("bench.ocr")
@@ -184,10 +183,6 @@ def report(
     return "\n".join(lines)
 
 
-def write_section(markdown: str) -> None:
-    replace_section(SECTION, markdown)
-
-
 def main() -> None:
     """Measure every mode on the same pages and write the table."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -195,11 +190,11 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2, help="run each mode this often and keep the fastest")
+    add_write_option(parser)
     args = parser.parse_args()
     tessdata = tessdata_dir()
-    tesseract = shutil.which("tesseract")
-    if tessdata is None or tesseract is None:
-        raise SystemExit("needs language data and the tesseract CLI: apt-get install tesseract-ocr-nep tesseract-ocr")
+    # The CLI rows compare with what most setups do: one `tesseract` process per page.
+    tesseract = require_tool("bench.ocr", "tesseract", "apt-get install tesseract-ocr")
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -223,8 +218,7 @@ def main() -> None:
 
     command = " ".join(["uv run python -m bench.ocr", *sys.argv[1:]])
     markdown = report(results, len(pages), startup, command, rounds=args.rounds, load=load)
-    write_section(markdown)
-    log.info("\n%s\nwritten to %s", markdown, DOC)
+    publish(SECTION, markdown, write=args.write)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ inserts users and documents with Core, indexes every document through `app.searc
 then times `app.search.search` (SQL, snippets and page numbers) for each kind of query, for one
 user's 1 000 documents and for all documents. The database is dropped at the end.
 
-Vocabulary: real words from the word lists inside Tesseract's Debian `nep` and `eng` language data
+Vocabulary: real words from the word lists inside Tesseract's `nep` and `eng` language data (those the app uses)
 (`combine_tessdata` + `dawg2wordlist`), drawn with Zipf-like frequencies (weight 1/rank).
 """
 
@@ -35,12 +35,12 @@ from alembic import command
 from app.db.migrate import alembic_config
 from app.db.session import Database
 from app.models import Document, User
+from app.ocr import tessdata_dir
 from app.search import index_document, search
-from bench._docs import replace_section
+from bench._docs import add_write_option, publish, require_tool
 
 log = logging.getLogger("bench.search")
 SECTION = "## Search"
-TESSDATA = Path("/usr/share/tesseract-ocr/5/tessdata")
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -48,7 +48,7 @@ def wordlist(lang: str, limit: int, rng: random.Random) -> list[str]:
     """`limit` words from Tesseract's dictionary for `lang`, in a random (seeded) order."""
     with tempfile.TemporaryDirectory() as tmp:
         prefix = f"{tmp}/{lang}."
-        unpack = ["combine_tessdata", "-u", str(TESSDATA / f"{lang}.traineddata"), prefix]
+        unpack = ["combine_tessdata", "-u", str(tessdata_dir() / f"{lang}.traineddata"), prefix]
         subprocess.run(unpack, check=True, capture_output=True)  # noqa: S603
         out = f"{tmp}/words"
         subprocess.run(  # noqa: S603
@@ -238,10 +238,6 @@ async def run(args: argparse.Namespace) -> str:
     )
 
 
-def write_section(markdown: str) -> None:
-    replace_section(SECTION, markdown)
-
-
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -252,12 +248,12 @@ def main() -> None:
     parser.add_argument(
         "--keep", metavar="DB", help="use database DB if it exists (else build it) and keep it: for tuning queries"
     )
-    parser.add_argument("--no-write", action="store_true", help="print the table, leave docs/benchmarks.md alone")
+    add_write_option(parser)
     args = parser.parse_args()
+    for tool in ("combine_tessdata", "dawg2wordlist"):  # the vocabulary is Tesseract's dictionaries
+        require_tool("bench.search", tool, "apt-get install tesseract-ocr")
     markdown = asyncio.run(run(args))
-    if not args.no_write:
-        write_section(markdown)
-    log.info("\n%s", markdown)
+    publish(SECTION, markdown, write=args.write)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ import httpx
 import psutil
 
 from app.core.config import Settings
-from bench._docs import DOC, replace_section
+from bench._docs import add_write_option, publish, require_tool
 
 log = logging.getLogger("bench.upload")
 MIB = 1024 * 1024
@@ -521,10 +521,6 @@ def report(runs: list[Run], command: str, workdir: Path, mib_size: int, load: tu
     return "\n".join(lines)
 
 
-def write_section(markdown: str) -> None:
-    replace_section(SECTION, markdown)
-
-
 def main() -> None:
     """Measure each variant against its own server and write the table."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -532,9 +528,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=200, help="size of the uploaded file")
     parser.add_argument("--limit-mib", type=int, default=50, help="MAX_UPLOAD_MB of the server that must refuse it")
+    add_write_option(parser)
     args = parser.parse_args()
-    if not shutil.which("uv"):
-        raise SystemExit("needs uv on PATH")
+    require_tool("bench.upload", "uv", "pip install uv")
 
     runs: list[Run] = []
     load_before = os.getloadavg()[0]
@@ -570,8 +566,7 @@ def main() -> None:
         markdown = report(runs, command, workdir, args.mib, (load_before, os.getloadavg()[0]))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    write_section(markdown)
-    log.info("\n%s\nwritten to %s", markdown, DOC)
+    publish(SECTION, markdown, write=args.write)
 
 
 if __name__ == "__main__":
