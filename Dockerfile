@@ -4,8 +4,8 @@
 # Multi-stage: dependencies are resolved with uv from uv.lock; the runtime image has only the
 # virtual environment and the app (with its shipped Tesseract nep + eng data), and runs as a non-root user.
 
-FROM python:3.11-slim-bookworm AS build
-RUN pip install --no-cache-dir uv
+FROM python:3.11.11-slim-bookworm AS build
+RUN pip install --no-cache-dir uv==0.13.9
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
 WORKDIR /app
 COPY pyproject.toml uv.lock ./
@@ -13,7 +13,7 @@ RUN uv sync --locked --no-dev --no-install-project
 COPY . .
 RUN uv sync --locked --no-dev
 
-FROM python:3.11-slim-bookworm
+FROM python:3.11.11-slim-bookworm
 RUN useradd --create-home --uid 10001 lekhamudra \
     && mkdir /data && chown lekhamudra /data
 WORKDIR /app

@@ -210,6 +210,45 @@ def worker(
     run_consumer(settings, workers=workers, worker_type="thread")
 
 
+@cli.command()
+def check() -> None:
+    """Check that the database (schema at head), storage and queue can be used: a line each, exit 1
+    if one cannot (a container healthcheck)."""
+    from app.db.checks import database_problem
+    from app.db.session import Database
+    from app.storage import storage_from_settings
+    from app.worker.queue import Queue
+
+    settings = get_settings()
+    configure_logging("WARNING")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def problems() -> dict[str, str | None]:
+        db = Database(settings.sqlalchemy_url)
+        found: dict[str, str | None] = {}
+        try:
+            found["database"] = await database_problem(db)
+        finally:
+            await db.dispose()
+        try:
+            await storage_from_settings(settings).ping()
+            found["storage"] = None
+        except Exception as exc:
+            found["storage"] = f"{type(exc).__name__}: {exc}"
+        try:
+            await Queue(settings).pending()
+            found["queue"] = None
+        except Exception as exc:
+            found["queue"] = f"{type(exc).__name__}: {exc}"
+        return found
+
+    found = asyncio.run(problems())
+    for component, problem in found.items():
+        typer.echo(f"{component}: {problem or 'ok'}", err=problem is not None)
+    if any(found.values()):
+        raise typer.Exit(1)
+
+
 @cli.command("import")
 def import_files(
     paths: Annotated[list[Path], typer.Argument(exists=True, help="Files and folders to import.")],

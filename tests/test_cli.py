@@ -112,6 +112,20 @@ def test_db_upgrade_on_a_database_that_does_not_exist_says_so_in_one_line(
     assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
 
 
+def test_check_says_each_component_is_ok(migrated: str) -> None:
+    result = run("check")
+
+    assert result.exit_code == 0, result.output
+    assert result.output == "database: ok\nstorage: ok\nqueue: ok\n"
+
+
+def test_check_fails_naming_a_schema_that_is_not_at_head(cli_database: str) -> None:
+    result = run("check")
+
+    assert result.exit_code == 1
+    assert f"database: the database has no schema yet, the code needs {short(head_revision())}" in result.output
+
+
 def test_db_upgrade_again_is_harmless(migrated: str) -> None:
     result = run("db", "upgrade")
 
