@@ -172,9 +172,9 @@ def tessdata() -> Path:
     return tessdata_dir()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def engine(tessdata: Path) -> Iterator[OcrEngine]:
-    """Real Tesseract in a child process, one per test module."""
+    """Real Tesseract in a child process, one per test process (each pytest-xdist worker)."""
     with OcrEngine(tessdata, page_timeout=60) as ocr:
         yield ocr
 

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -38,7 +39,17 @@ _TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 ADMIN_DATABASE_URL = (
     _TEST_DATABASE_URL if _TEST_DATABASE_URL.startswith("postgres") else "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+
+
+def _redis_url_of_this_worker(base: str) -> str:
+    """TEST_REDIS_URL's database number plus this pytest-xdist worker's index (gw1 -> +1): tests
+    empty their Redis database, so parallel workers each need their own."""
+    parts = urlsplit(base)
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    return urlunsplit(parts._replace(path=f"/{int(parts.path.lstrip('/') or 0) + index}"))
+
+
+REDIS_URL = _redis_url_of_this_worker(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7"))
 # Every variable Settings reads, so a developer's shell or CI job cannot leak into a test's process.
 _SETTINGS_VARS = {name.upper() for name in Settings.model_fields} - {"TESSDATA_PREFIX"}
 

@@ -25,6 +25,9 @@ from tests.conftest import SignUp, raw_post
 from tests.test_documents import CONTROL_AND_QUOTES
 
 DOCS = "/api/v1/documents"
+# A document that does not exist; fixed, because test ids name it (pytest-xdist workers must
+# collect the same tests).
+UNKNOWN_ID = uuid.UUID("1f83bb10-dcfa-472e-9363-0f09f6f9b5a8")
 ME = "/api/v1/auth/me"
 
 
@@ -105,7 +108,7 @@ def _requests(world: dict[str, Any]) -> list[tuple[str, str]]:
         ("alice", f"{DOCS}/{plain.replace('-', '')}"),
         ("alice", f"{DOCS}/{trashed}"),
         ("alice", f"{DOCS}/{bobs}"),
-        ("alice", f"{DOCS}/{uuid.uuid4()}"),
+        ("alice", f"{DOCS}/{UNKNOWN_ID}"),
         ("alice", f"{DOCS}/{plain}?unused=1"),
         ("bob", f"{DOCS}/{shared}"),
         ("bob", f"{DOCS}/{trashed}"),
@@ -153,7 +156,7 @@ _CREATES: list[tuple[str, dict[str, Any]]] = [
     ("alice", {"content": b'{"title": "x"}', "headers": {"content-type": "application/merge-patch+json"}}),
     ("alice", {"json": {"title": ""}}),
     ("alice", {"json": {"content": "no title"}}),
-    ("alice", {"json": {"title": "x", "owner_id": str(uuid.uuid4())}}),
+    ("alice", {"json": {"title": "x", "owner_id": str(UNKNOWN_ID)}}),
     ("alice", {"json": {"title": 5}}),
     ("alice", {"json": ["title"]}),
     ("alice", {"json": None}),
@@ -237,8 +240,8 @@ async def _through_layer(
         ("GET", ME, 200),
         ("GET", DOCS, 401),
         ("GET", f"{DOCS}?limit=5&sort=title", 401),
-        ("GET", f"{DOCS}/{uuid.uuid4()}", 401),
-        ("GET", f"{DOCS}/{uuid.uuid4().hex.upper()}", 401),
+        ("GET", f"{DOCS}/{UNKNOWN_ID}", 401),
+        ("GET", f"{DOCS}/{UNKNOWN_ID.hex.upper()}", 401),
     ],
 )
 async def test_the_layer_answers_its_routes(app: FastAPI, method: str, target: str, status: int) -> None:
@@ -254,13 +257,13 @@ async def test_the_layer_answers_a_valid_create(app: FastAPI) -> None:
     [
         ("GET", f"{DOCS}/recent"),  # another route's literal path
         ("GET", f"{DOCS}/not-an-id"),
-        ("GET", f"{DOCS}/{uuid.uuid4()}/versions"),
-        ("GET", f"{DOCS}/{uuid.uuid4()}/"),
+        ("GET", f"{DOCS}/{UNKNOWN_ID}/versions"),
+        ("GET", f"{DOCS}/{UNKNOWN_ID}/"),
         ("GET", f"{ME}/"),
         ("GET", f"{DOCS}?limit=0"),  # FastAPI's 422, after its 401
         ("HEAD", ME),
         ("POST", DOCS),
-        ("DELETE", f"{DOCS}/{uuid.uuid4()}"),
+        ("DELETE", f"{DOCS}/{UNKNOWN_ID}"),
         ("GET", "/api/v1/auth/sessions"),
         ("GET", "/ping"),
     ],

@@ -231,7 +231,7 @@ async def test_missing_language_data_fails_the_job_saying_how_to_install_it(
     client: httpx.AsyncClient, deps: OcrDeps, tmp_path: Path
 ) -> None:
     doc = await upload(client, page_png(ENGLISH_LETTER[:1])[0])
-    with OcrEngine(None, page_timeout=30) as no_data:
+    with OcrEngine(tmp_path, page_timeout=30) as no_data:  # a folder with no language data
         deps.engine = lambda: no_data
         assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) == "failed"
 
