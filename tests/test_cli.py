@@ -126,6 +126,36 @@ def test_check_fails_naming_a_schema_that_is_not_at_head(cli_database: str) -> N
     assert f"database: the database has no schema yet, the code needs {short(head_revision())}" in result.output
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (
+            "postgresql://postgres@nohost.invalid:5432/lekhamudra",
+            "PostgreSQL at nohost.invalid:5432 (database lekhamudra, user postgres): "
+            "the host 'nohost.invalid' is unknown",
+        ),
+        (
+            "postgresql://ram:secret-pw@127.0.0.1:1/lekhamudra",  # nothing listens on port 1
+            "PostgreSQL at 127.0.0.1:1 (database lekhamudra, user ram): connection refused",
+        ),
+    ],
+)
+def test_db_upgrade_names_the_database_it_cannot_reach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        result = run("db", "upgrade")
+    finally:
+        get_settings.cache_clear()
+
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: cannot use the database, {says}"), result.output
+    assert "secret-pw" not in result.output
+
+
 def test_db_upgrade_again_is_harmless(migrated: str) -> None:
     result = run("db", "upgrade")
 
