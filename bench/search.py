@@ -5,24 +5,22 @@ inserts users and documents with Core, indexes every document through `app.searc
 then times `app.search.search` (SQL, snippets and page numbers) for each kind of query, for one
 user's 1 000 documents and for all documents. The database is dropped at the end.
 
-Vocabulary: real words from the word lists inside Tesseract's `nep` and `eng` language data (those the app uses)
-(`combine_tessdata` + `dawg2wordlist`), drawn with Zipf-like frequencies (weight 1/rank).
+Vocabulary: real words from the dictionaries inside Tesseract's `nep` and `eng` models
+(bench/wordlists/, extracted once), drawn with Zipf-like frequencies (weight 1/rank).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import logging
 import math
 import os
 import platform
 import random
-import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -35,28 +33,18 @@ from alembic import command
 from app.db.migrate import alembic_config
 from app.db.session import Database
 from app.models import Document, User
-from app.ocr import tessdata_dir
 from app.search import index_document, search
-from bench._docs import add_write_option, publish, require_tool
+from bench._docs import add_write_option, publish
 
 log = logging.getLogger("bench.search")
 SECTION = "## Search"
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+WORDS = Path(__file__).resolve().parent / "wordlists"
 
 
 def wordlist(lang: str, limit: int, rng: random.Random) -> list[str]:
     """`limit` words from Tesseract's dictionary for `lang`, in a random (seeded) order."""
-    with tempfile.TemporaryDirectory() as tmp:
-        prefix = f"{tmp}/{lang}."
-        unpack = ["combine_tessdata", "-u", str(tessdata_dir() / f"{lang}.traineddata"), prefix]
-        subprocess.run(unpack, check=True, capture_output=True)  # noqa: S603
-        out = f"{tmp}/words"
-        subprocess.run(  # noqa: S603
-            ["dawg2wordlist", f"{prefix}lstm-unicharset", f"{prefix}lstm-word-dawg", out],  # noqa: S607
-            check=True,
-            capture_output=True,
-        )
-        words = [w for w in Path(out).read_text().split() if re.fullmatch(r"[\u0900-\u097fA-Za-z]+", w)]
+    words = gzip.decompress((WORDS / f"words-{lang}.txt.gz").read_bytes()).decode().split()
     rng.shuffle(words)
     return words[:limit]
 
@@ -250,8 +238,6 @@ def main() -> None:
     )
     add_write_option(parser)
     args = parser.parse_args()
-    for tool in ("combine_tessdata", "dawg2wordlist"):  # the vocabulary is Tesseract's dictionaries
-        require_tool("bench.search", tool, "apt-get install tesseract-ocr")
     markdown = asyncio.run(run(args))
     publish(SECTION, markdown, write=args.write)
 
