@@ -18,7 +18,6 @@ from app.crud import ocr as ocr_crud
 from app.crud import user as user_crud
 from app.db.session import Database
 from app.models.base import utcnow
-from app.schemas.types import normalize_email
 from app.services.audit import Actor
 from app.services.bulk_import import file_parts, walk_files
 from app.services.ingest import upload_document
@@ -49,7 +48,7 @@ async def run_import(settings: Settings, *, paths: list[Path], owner: str, langu
     worker = None
     try:
         async with db.unit_of_work(write=False) as session:
-            user = await user_crud.get_user_by_email(session=session, email=normalize_email(owner))
+            user = await user_crud.get_user_by_email(session=session, email=owner)
         if user is None:
             console.print(f"[red]No user with email {owner}[/red]")
             return 2

@@ -172,11 +172,23 @@ def test_user_create_makes_an_account_that_can_log_in(migrated: str, tmp_path: P
     assert can_log_in(migrated, tmp_path, email, PASSWORD)
 
 
-def test_user_create_stores_the_email_normalized(migrated: str, tmp_path: Path) -> None:
+def test_user_create_keeps_the_email_as_typed_and_matches_it_in_any_case(migrated: str, tmp_path: Path) -> None:
     result = run("user", "create", "--email", "  Ram.Bahadur@Example.COM ", "--password", PASSWORD)
+    folded = run("user", "create", "--email", "ram.bahadur@example.com", "--password", PASSWORD)
 
     assert result.exit_code == 0, result.output
+    assert "Created user Ram.Bahadur@Example.COM (" in result.output
     assert can_log_in(migrated, tmp_path, "ram.bahadur@example.com", PASSWORD)
+    assert folded.exit_code == 1 and "already exists" in folded.output
+
+
+def test_user_create_keeps_addresses_that_folding_would_merge_apart(migrated: str, tmp_path: Path) -> None:
+    results = [
+        run("user", "create", "--email", email, "--password", PASSWORD) for email in ("straße@x.np", "strasse@x.np")
+    ]
+
+    assert [r.exit_code for r in results] == [0, 0], [r.output for r in results]
+    assert can_log_in(migrated, tmp_path, "STRAßE@x.np", PASSWORD)
 
 
 def test_user_create_with_taken_email_exits_1(migrated: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.core.config import Settings
 from app.db.migrate import PROJECT_ROOT, alembic_config, upgrade_to_head
 from app.models import Base
+from app.models.base import UTCDateTime
 from app.search import include_name
 from tests.conftest import make_settings
 from tests.databases import fresh_database
@@ -133,6 +136,40 @@ def test_alembic_cli_upgrades_sqlite_under_data_dir_and_reports_head(tmp_path: P
     assert current.returncode == 0, current.stderr
     head = ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite://")).get_current_head()
     assert f"{head} (head)" in current.stdout
+
+
+def test_the_email_key_is_filled_from_the_stored_addresses_which_stay_as_they_were(empty_settings: Settings) -> None:
+    """Rows written before 0011 (addresses folded by the old rule, or set by hand) get their key."""
+    cfg = alembic_config(empty_settings.sqlalchemy_url)
+    command.upgrade(cfg, "0010_search_gin_pending_list")
+    stored = ["ram@example.com", "Admin@Example.COM", "strasse@example.com", "σοφία@example.gr"]
+    old_users = sa.table(
+        "users",
+        sa.column("id", sa.Uuid()),
+        sa.column("email", sa.String()),
+        sa.column("password_hash", sa.String()),
+        sa.column("created_at", UTCDateTime()),
+    )
+
+    def insert(conn: sa.Connection) -> None:
+        now = datetime.now(UTC)
+        rows = [{"id": uuid.uuid4(), "email": e, "password_hash": "x", "created_at": now} for e in stored]
+        conn.execute(sa.insert(old_users), rows)
+        conn.commit()
+
+    def read(conn: sa.Connection) -> set[tuple[str, ...]]:
+        present = {c["name"] for c in sa.inspect(conn).get_columns("users")}
+        columns = [sa.column(name) for name in ("email", "email_key") if name in present]
+        return {tuple(row) for row in conn.execute(sa.select(*columns).select_from(sa.table("users")))}
+
+    asyncio.run(_inspect(empty_settings, insert))
+    upgrade_to_head(empty_settings)
+    upgraded = asyncio.run(_inspect(empty_settings, read))
+    command.downgrade(cfg, "0010_search_gin_pending_list")
+    downgraded = asyncio.run(_inspect(empty_settings, read))
+
+    assert upgraded == {(email, email.lower()) for email in stored}
+    assert downgraded == {(email.lower(),) for email in stored}
 
 
 def test_the_trash_index_holds_trashed_documents_only(empty_settings: Settings) -> None:

@@ -24,7 +24,7 @@ async def list_members(*, session: AsyncSession, document_id: uuid.UUID) -> list
         select(User, DocumentShare.role)
         .join(DocumentShare, DocumentShare.user_id == User.id)
         .where(DocumentShare.document_id == document_id)
-        .order_by(User.email)
+        .order_by(User.email_key)
     )
     members = [(row[0], row[1]) for row in await session.execute(stmt)]
     return ([(owner, "owner")] if owner else []) + members

@@ -8,13 +8,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.emails import email_key
 from app.core.errors import Conflict
 from app.models import User
 
 
 async def get_user_by_email(*, session: AsyncSession, email: str) -> User | None:
-    """`email` must already be normalized (see `schemas.types.normalize_email`)."""
-    return await session.scalar(select(User).where(User.email == email))
+    """The account `email` names, in any spelling that has its key (app.core.emails)."""
+    return await session.scalar(select(User).where(User.email_key == email_key(email)))
 
 
 async def get_user(*, session: AsyncSession, user_id: uuid.UUID) -> User | None:
@@ -22,6 +23,7 @@ async def get_user(*, session: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 
 async def create_user(*, session: AsyncSession, email: str, password_hash: str, full_name: str | None) -> User:
+    """`email` is kept as given; another account with the same key is a Conflict."""
     user = User(email=email, password_hash=password_hash, full_name=full_name)
     session.add(user)
     try:

@@ -1,8 +1,7 @@
-"""Field types shared by the schemas: text PostgreSQL can store, normalized emails."""
+"""Field types shared by the schemas: text PostgreSQL can store, emails."""
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated
@@ -10,13 +9,11 @@ from typing import Annotated
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
 
+from app.core.emails import email_key
+
 MAX_CONTENT_BYTES = 5 * 1024 * 1024
 MAX_INT32 = 2**31 - 1
-
-
-def normalize_email(value: str) -> str:
-    """The one spelling of an email we store and compare: NFKC, stripped, casefolded."""
-    return unicodedata.normalize("NFKC", value.strip()).casefold()
+MAX_EMAIL_LENGTH = 320
 
 
 def valid_unicode(value: str) -> str:
@@ -36,12 +33,15 @@ def _storable(value: str) -> str:
 
 
 def _valid_email(value: str) -> str:
-    normalized = normalize_email(value)
+    """The address as typed, trimmed (matching goes through its key, app.core.emails)."""
+    value = value.strip()
     try:
-        validate_email(normalized, check_deliverability=False)
+        validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(f"is not a valid email address: {exc}") from None
-    return normalized
+    if len(email_key(value)) > MAX_EMAIL_LENGTH:  # lower-casing `İ` gives two characters
+        raise ValueError(f"must be at most {MAX_EMAIL_LENGTH} characters")
+    return value
 
 
 def _content_size(value: str) -> str:
@@ -69,8 +69,9 @@ def _blank_to_none(value: object) -> object:
 
 
 _Store = AfterValidator(_storable)
-Email = Annotated[str, StringConstraints(max_length=320), _Store, AfterValidator(_valid_email)]
-LoginEmail = Annotated[str, StringConstraints(max_length=320), _Store, AfterValidator(normalize_email)]
+Email = Annotated[str, StringConstraints(max_length=MAX_EMAIL_LENGTH), _Store, AfterValidator(_valid_email)]
+# Any spelling: matched through its key, so an unknown one simply finds no account.
+LoginEmail = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_EMAIL_LENGTH), _Store]
 # Any Unicode, never trimmed; text that cannot be encoded (lone surrogates) and the most common
 # passwords are refused.
 Password = Annotated[

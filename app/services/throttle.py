@@ -1,6 +1,6 @@
 """Login and sign-up throttling, on the `limits` library's storage (memory, or Redis to share counts).
 
-- Failed logins per normalized email (whether or not the account exists): after N consecutive
+- Failed logins per email key (app.core.emails; whether or not the account exists): after N consecutive
   failures each attempt waits a delay that doubles per further failure, up to a cap. There is no
   hard lock: an attacker can delay a victim's login by at most the cap.
 - Failed logins per client IP in a moving one-minute window; sign-ups per IP per hour.
@@ -20,6 +20,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from app.core.config import Settings
+from app.core.emails import email_key
 from app.core.errors import TooManyRequests
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,9 @@ FAILURE_MEMORY_SECONDS = 24 * 3600  # consecutive failures are forgotten a day a
 
 
 def _email_key(email: str) -> str:
-    # Keys never hold the address itself (they may live in a shared Redis).
-    return hashlib.sha256(email.encode()).hexdigest()[:32]
+    # Every spelling of an address shares its counters; keys never hold the address itself (they
+    # may live in a shared Redis).
+    return hashlib.sha256(email_key(email).encode()).hexdigest()[:32]
 
 
 class AuthThrottle:

@@ -15,11 +15,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.db.migrate import alembic_config, upgrade_to_head
 from app.db.session import Database
-from app.models import Base, Document, OcrPage, User
+from app.models import Base, Document, OcrPage
+from app.models.base import UTCDateTime
 from app.search import _engine as search_engine_of
 from app.search import include_name, search
 from app.search._postgres import index_values
@@ -38,6 +40,21 @@ def _migrate(settings: Settings, revision: str, *, down: bool = False) -> None:
     (command.downgrade if down else command.upgrade)(cfg, revision)
 
 
+# `users` as the migrations before 0011 made it (the model has columns they do not).
+OLD_USERS = sa.table(
+    "users",
+    sa.column("id", sa.Uuid()),
+    sa.column("email", sa.String()),
+    sa.column("password_hash", sa.String()),
+    sa.column("created_at", UTCDateTime()),
+)
+
+
+async def _add_old_users(session: AsyncSession, *ids: uuid.UUID) -> None:
+    rows = [{"id": u, "email": f"{u}@example.com", "password_hash": "x", "created_at": datetime.now(UTC)} for u in ids]
+    await session.execute(sa.insert(OLD_USERS), rows)
+
+
 async def _table_names(db: Database) -> set[str]:
     async with db.engine.connect() as conn:
         return set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
@@ -50,8 +67,7 @@ async def test_upgrade_indexes_documents_already_there(empty_settings: Settings)
     owner, document_id = uuid.uuid4(), uuid.uuid4()
     try:
         async with db.unit_of_work() as session:
-            session.add(User(id=owner, email="old@example.com", password_hash="x"))
-            await session.flush()
+            await _add_old_users(session, owner)
             session.add(Document(id=document_id, owner_id=owner, title="पुरानो", content="", updated_at=now))
             await session.flush()
             session.add(
@@ -101,8 +117,7 @@ async def test_upgrade_copies_owner_recency_and_trash_into_the_index(empty_setti
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     try:
         async with db.unit_of_work() as session:
-            session.add_all([User(id=u, email=f"{u}@example.com", password_hash="x") for u in (owner, other)])
-            await session.flush()
+            await _add_old_users(session, owner, other)
             for i, (doc, who, trashed_at) in enumerate(
                 [(old, owner, None), (new, owner, None), (trashed, owner, t0), (others, other, None)]
             ):
@@ -152,8 +167,7 @@ async def test_upgrade_reindexes_documents_tokenized_the_old_way(empty_settings:
     owner, document_id = uuid.uuid4(), uuid.uuid4()
     try:
         async with db.unit_of_work() as session:
-            session.add(User(id=owner, email="old@example.com", password_hash="x"))
-            await session.flush()
+            await _add_old_users(session, owner)
             content = "बागमती नदीमा बाढी"
             session.add(
                 Document(id=document_id, owner_id=owner, title="खबर", content=content, updated_at=datetime.now(UTC))
