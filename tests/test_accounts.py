@@ -1,5 +1,6 @@
 """Accounts: an email is matched in any case but never folded into another address, and is shown
-as typed."""
+as typed; passwords that are one character, blank, or about the product or the account are
+refused wherever a password is set."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.models import User
-from tests.conftest import PASSWORD, ClientFactory, SignUp
+from tests.conftest import PASSWORD, ClientFactory, SignUp, unique_email
 
 API = "/api/v1"
 SIGNUP = f"{API}/auth/signup"
 LOGIN = f"{API}/auth/login"
 ME = f"{API}/auth/me"
+PASSWORD_URL = f"{API}/auth/password"
 _numbers = itertools.count(1)
 
 
@@ -126,3 +128,85 @@ async def test_failed_logins_delay_the_address_in_any_case_but_not_a_folded_neig
 
     assert delayed.status_code == 429
     assert neighbour_login.status_code == 200
+
+
+# --- passwords ------------------------------------------------------------------------------------
+
+
+CONTEXT_FREE_REFUSALS = [
+    ("aaaaaaaaaaaa", "password_one_character"),
+    ("क" * 10, "password_one_character"),
+    (" " * 10, "password_whitespace_only"),
+    ("\t \u3000\n \t\u00a0 ", "password_whitespace_only"),
+    ("My LekhaMudra 2026!", "password_contains_product_name"),
+    ("सुरक्षित लेखमुद्रा पासवर्ड", "password_contains_product_name"),
+    ("ＬＥＫＨＡＭＵＤＲＡ-home", "password_contains_product_name"),
+]
+CONTEXT_FREE_IDS = ["latin", "devanagari", "spaces", "unicode-space", "product", "product-nepali", "product-wide"]
+
+
+def refusal_types(response: httpx.Response) -> list[str]:
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["code"] == "validation_error"
+    return [error["type"] for error in body["errors"]]
+
+
+@pytest.mark.parametrize(("password", "code"), CONTEXT_FREE_REFUSALS, ids=CONTEXT_FREE_IDS)
+async def test_signup_refuses_a_password_by_rule_and_creates_nobody(
+    app: FastAPI, client: httpx.AsyncClient, password: str, code: str
+) -> None:
+    response = await signup(client, unique_email(), password)
+
+    assert refusal_types(response) == [code]
+    assert response.json()["errors"][0]["loc"] == ["body", "password"]
+    assert response.json()["detail"].startswith("password: must not")
+    assert await stored_emails(app) == []
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [
+        ("sitaram@example.com", "sitaram is my name"),
+        ("Sita.Sharma@example.com", "hello SITA.SHARMA 123"),
+        ("ram@example.com", "my address ram@example.com"),
+    ],
+    ids=["local-part", "local-part-any-case", "whole-address"],
+)
+async def test_signup_refuses_a_password_containing_the_email(
+    app: FastAPI, client: httpx.AsyncClient, email: str, password: str
+) -> None:
+    response = await signup(client, email, password)
+
+    assert refusal_types(response) == ["password_contains_email"]
+    assert await stored_emails(app) == []
+
+
+async def test_a_local_part_under_four_characters_may_appear_in_the_password(client: httpx.AsyncClient) -> None:
+    response = await signup(client, f"ram@site{next(_numbers)}.example.com", "ram ram rama")
+
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(("password", "code"), CONTEXT_FREE_REFUSALS, ids=CONTEXT_FREE_IDS)
+async def test_password_change_refuses_by_the_same_rules(
+    client: httpx.AsyncClient, alice: dict, password: str, code: str
+) -> None:
+    response = await client.post(PASSWORD_URL, json={"current_password": PASSWORD, "new_password": password})
+
+    assert refusal_types(response) == [code]
+    assert (await login(client, alice["email"])).status_code == 200
+
+
+async def test_password_change_refuses_the_accounts_email(new_client: ClientFactory, sign_up: SignUp) -> None:
+    browser = new_client()
+    user = await sign_up(browser, email=fresh("Gita.Thapa"))
+    local = user["email"].split("@")[0]
+
+    response = await browser.post(
+        PASSWORD_URL, json={"current_password": PASSWORD, "new_password": f"new {local.lower()} pass"}
+    )
+
+    assert refusal_types(response) == ["password_contains_email"]
+    assert response.json()["errors"][0]["loc"] == ["body", "new_password"]
+    assert (await login(new_client(), user["email"])).status_code == 200

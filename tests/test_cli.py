@@ -212,6 +212,22 @@ def test_user_create_with_short_password_fails_and_creates_nobody(migrated: str,
     assert not can_log_in(migrated, tmp_path, email, "short")
 
 
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [("lekhamudra-admin-1", "product's name"), ("x" * 12, "one character"), ("my cli-admin pass", "email")],
+)
+def test_user_create_refuses_a_password_by_the_sign_up_rules(
+    migrated: str, tmp_path: Path, password: str, reason: str
+) -> None:
+    email = f"cli-admin@{uuid.uuid4().hex[:8]}.example.com"
+
+    result = run("user", "create", "--email", email, "--password", password)
+
+    assert result.exit_code != 0
+    assert reason in result.output
+    assert not can_log_in(migrated, tmp_path, email, password)
+
+
 def test_user_create_with_invalid_email_fails(migrated: str) -> None:
     result = run("user", "create", "--email", "not-an-email", "--password", PASSWORD)
 

@@ -1,15 +1,16 @@
-"""Field types shared by the schemas: text PostgreSQL can store, emails."""
+"""Field types shared by the schemas: text PostgreSQL can store, emails, passwords."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import cache
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from app.core.emails import email_key
+from app.schemas.password_rules import password_refusal
 
 MAX_CONTENT_BYTES = 5 * 1024 * 1024
 MAX_INT32 = 2**31 - 1
@@ -50,17 +51,10 @@ def _content_size(value: str) -> str:
     return value
 
 
-@cache
-def _common_passwords() -> frozenset[str]:
-    # zxcvbn ships the 30 000 most common passwords from real breaches (loaded once, on first use).
-    from zxcvbn.frequency_lists import FREQUENCY_LISTS
-
-    return frozenset(FREQUENCY_LISTS["passwords"])
-
-
-def _not_common(value: str) -> str:
-    if value.casefold() in _common_passwords():
-        raise ValueError("is one of the most common passwords; choose another")
+def _acceptable_password(value: str) -> str:
+    refusal = password_refusal(value)
+    if refusal is not None:
+        raise PydanticCustomError(refusal.code, refusal.message)
     return value
 
 
@@ -72,10 +66,13 @@ _Store = AfterValidator(_storable)
 Email = Annotated[str, StringConstraints(max_length=MAX_EMAIL_LENGTH), _Store, AfterValidator(_valid_email)]
 # Any spelling: matched through its key, so an unknown one simply finds no account.
 LoginEmail = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_EMAIL_LENGTH), _Store]
-# Any Unicode, never trimmed; text that cannot be encoded (lone surrogates) and the most common
-# passwords are refused.
+# Any Unicode, never trimmed; text that cannot be encoded (lone surrogates) is refused, and so is
+# what app.schemas.password_rules refuses without knowing the account.
 Password = Annotated[
-    str, StringConstraints(min_length=8, max_length=128), AfterValidator(valid_unicode), AfterValidator(_not_common)
+    str,
+    StringConstraints(min_length=8, max_length=128),
+    AfterValidator(valid_unicode),
+    AfterValidator(_acceptable_password),
 ]
 FullName = Annotated[
     Annotated[str, StringConstraints(strip_whitespace=True, max_length=255), _Store] | None,

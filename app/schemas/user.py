@@ -4,9 +4,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from app.schemas.common import InputModel
+from app.schemas.password_rules import password_refusal
 from app.schemas.types import Email, FullName, LoginEmail, Password, valid_unicode
 
 
@@ -23,6 +25,15 @@ class UserCreate(InputModel):
     email: Email
     password: Password
     full_name: FullName = None
+
+    @field_validator("password")
+    @classmethod
+    def _not_the_email(cls, value: str, info: ValidationInfo) -> str:
+        # `email` is validated first: absent here when it was refused.
+        refusal = password_refusal(value, email=info.data.get("email"))
+        if refusal is not None:
+            raise PydanticCustomError(refusal.code, refusal.message)
+        return value
 
 
 class LoginIn(InputModel):

@@ -10,12 +10,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import TooManyRequests, Unauthorized
+from app.core.errors import Invalid, TooManyRequests, Unauthorized
 from app.core.security import Passwords, token_digest
 from app.crud import session as session_crud
 from app.crud import user as user_crud
 from app.db.session import Database
 from app.models import User
+from app.schemas.password_rules import password_refusal
 from app.schemas.user import LoginIn, PasswordChange, UserCreate
 from app.services import audit
 from app.services.audit import Actor
@@ -112,6 +113,15 @@ async def logout(*, session: AsyncSession, token: str | None, actor: Actor | Non
             await audit.record(session, "auth.logout", actor=actor, target=("user", actor.id))
 
 
+def _refuse_password_of(user: User, password: str) -> None:
+    """The rule the body's validation could not apply: the new password must not contain the
+    account's email (refused as a 422 shaped like the other password refusals)."""
+    refusal = password_refusal(password, email=user.email)
+    if refusal is not None:
+        error = {"loc": ["body", "new_password"], "msg": refusal.message, "type": refusal.code}
+        raise Invalid(f"new_password: {refusal.message}", errors=[error])
+
+
 async def change_password(
     ctx: AuthContext, *, user_id: uuid.UUID, change: PasswordChange, current_token: str | None
 ) -> NewSession:
@@ -120,6 +130,7 @@ async def change_password(
     user = await user_crud.get_user(session=ctx.session, user_id=user_id)
     if user is None:
         raise Unauthorized("Sign in to continue")
+    _refuse_password_of(user, change.new_password)
     await _throttled(ctx, ctx.throttle.check_login(email=user.email, ip=ctx.client.ip), {"kind": "password"})
     if not await ctx.passwords.verify(user.password_hash, change.current_password):
         await ctx.throttle.login_failed(email=user.email, ip=ctx.client.ip)
