@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from app.core.security import SESSION_COOKIE
 from app.models import Session, User
 from app.models.base import utcnow
 from tests.conftest import PASSWORD, ClientFactory, SignUp, unique_email
@@ -48,7 +49,7 @@ async def test_signup_with_json_returns_user_and_sets_session_cookie(client: htt
     assert body["user"]["full_name"] == "सीता"
     assert set(body["user"]) == {"id", "email", "full_name", "created_at"}
     cookie = cookie_attributes(response)
-    assert cookie["name"] == "session_id" and len(cookie["value"]) == 43
+    assert cookie["name"] == SESSION_COOKIE and len(cookie["value"]) == 43
 
 
 async def test_signup_accepts_a_urlencoded_form_with_raw_utf8(client: httpx.AsyncClient) -> None:
@@ -234,7 +235,7 @@ async def test_login_with_the_frontends_username_form(new_client: ClientFactory,
     assert response.status_code == 200, response.text
     assert response.json()["authenticated"] is True
     assert response.json()["user"]["email"] == email
-    assert cookie_attributes(response)["name"] == "session_id"
+    assert cookie_attributes(response)["name"] == SESSION_COOKIE
     me = await browser.get(ME)
     assert me.json()["user"]["email"] == email
 
@@ -304,7 +305,7 @@ async def test_login_issues_a_fresh_token_and_ends_the_incoming_session(
 
     assert new_token != old_token
     replay = new_client()
-    replay.cookies.set("session_id", old_token)
+    replay.cookies.set(SESSION_COOKIE, old_token)
     assert (await replay.get(ME)).json() == {"authenticated": False, "user": None}
     assert (await client.get(ME)).json()["authenticated"] is True
     assert await count(app, Session) == 1
@@ -341,18 +342,18 @@ async def test_login_bad_input_is_422(client: httpx.AsyncClient, payload: dict) 
 
 
 async def test_logout_deletes_the_session_and_clears_the_cookie(app, client: httpx.AsyncClient, alice) -> None:
-    token = client.cookies.get("session_id")
+    token = client.cookies.get(SESSION_COOKIE)
 
     response = await client.post(LOGOUT)
 
     assert response.status_code == 204
     cookie = cookie_attributes(response)
-    assert cookie["name"] == "session_id" and cookie["value"] == ""
+    assert cookie["name"] == SESSION_COOKIE and cookie["value"] == ""
     assert cookie["max-age"] == "0" and cookie["path"] == "/" and "httponly" in cookie and cookie["samesite"] == "Lax"
     assert response.headers["cache-control"] == "no-store"
     assert await count(app, Session) == 0
     stale = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-    stale.cookies.set("session_id", token)
+    stale.cookies.set(SESSION_COOKIE, token)
     async with stale:
         assert (await stale.get(ME)).json()["authenticated"] is False
 
@@ -386,7 +387,7 @@ async def test_me_when_signed_in(client: httpx.AsyncClient, alice) -> None:
     ids=["empty", "short", "unknown-43", "huge", "sql", "devanagari", "nul"],
 )
 async def test_bad_cookie_values_mean_anonymous_and_create_nothing(app, client: httpx.AsyncClient, cookie: str) -> None:
-    response = await client.get(ME, headers={"cookie": f"session_id={cookie}".encode()})
+    response = await client.get(ME, headers={"cookie": f"{SESSION_COOKIE}={cookie}".encode()})
 
     assert response.status_code == 200
     assert response.json() == {"authenticated": False, "user": None}
@@ -394,7 +395,7 @@ async def test_bad_cookie_values_mean_anonymous_and_create_nothing(app, client: 
 
 
 async def test_bad_cookie_on_a_protected_route_is_401_not_500(client: httpx.AsyncClient) -> None:
-    response = await client.get("/api/v1/documents", headers={"cookie": "session_id=" + "A" * 43})
+    response = await client.get("/api/v1/documents", headers={"cookie": f"{SESSION_COOKIE}=" + "A" * 43})
 
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from app.api.hot import HotRoutesMiddleware
 from app.api.v1 import HOT_ROUTES
 from app.core.config import Settings
+from app.core.security import SESSION_COOKIE
 from main import create_app
 from tests.conftest import SignUp, raw_post
 from tests.test_documents import CONTROL_AND_QUOTES
@@ -87,8 +88,8 @@ async def world(apps: tuple[FastAPI, FastAPI], sign_up: SignUp) -> AsyncIterator
             "alice": dict(alice.cookies),
             "bob": dict(bob.cookies),
             "nobody": {},
-            "malformed": {"session_id": "not a token"},
-            "unknown": {"session_id": "A" * 43},
+            "malformed": {SESSION_COOKIE: "not a token"},
+            "unknown": {SESSION_COOKIE: "A" * 43},
             "plain": plain,
             "shared": shared,
             "trashed": trashed,

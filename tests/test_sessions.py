@@ -302,7 +302,7 @@ async def test_a_user_sees_their_sessions_with_the_current_one_marked(
     current = next(s for s in sessions if s["current"])
     assert current["user_agent"] == "Phone/1.0"
     assert set(current) == {"id", "created_at", "last_seen_at", "expires_at", "user_agent", "ip", "current"}
-    tokens = {laptop.cookies["session_id"], phone.cookies["session_id"]}
+    tokens = {laptop.cookies[SESSION_COOKIE], phone.cookies[SESSION_COOKIE]}
     assert not tokens & {s["id"] for s in sessions}
 
 
@@ -377,12 +377,12 @@ async def test_password_change_rotates_this_session_and_ends_the_others(
     await sign_up(laptop, email=email)
     phone = new_client()
     await phone.post(LOGIN, json={"email": email, "password": PASSWORD})
-    old_token = laptop.cookies["session_id"]
+    old_token = laptop.cookies[SESSION_COOKIE]
 
     response = await laptop.post(PASSWORD_URL, json={"current_password": PASSWORD, "new_password": "new horse battery"})
 
     assert response.status_code == 204
-    assert laptop.cookies["session_id"] != old_token
+    assert laptop.cookies[SESSION_COOKIE] != old_token
     assert await authenticated(laptop)
     assert not await authenticated(phone)
     assert (await new_client().post(LOGIN, json={"email": email, "password": PASSWORD})).status_code == 401

@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.middleware import SET_COOKIE_KEY
 from app.core.config import Settings
 from app.core.errors import NotFound, Unauthorized, UnsupportedMedia
-from app.core.security import SESSION_COOKIE, Passwords, clear_session_cookie_header, session_cookie_header
+from app.core.security import (
+    Passwords,
+    clear_session_cookie_header,
+    session_cookie_header,
+    session_cookie_name,
+)
 from app.crud.session import SessionUser
 from app.crud.visibility import Permission
 from app.db.session import Database
@@ -87,8 +92,13 @@ async def get_client(request: Request) -> ClientInfo:
     )
 
 
+def session_token_of(request: Request) -> str | None:
+    """The session cookie's value, under the name these settings give it (app.core.security)."""
+    return request.cookies.get(session_cookie_name(secure=request.app.state.settings.secure_cookies))
+
+
 async def get_session_token(request: Request) -> str | None:
-    return request.cookies.get(SESSION_COOKIE)
+    return session_token_of(request)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -120,7 +130,7 @@ async def get_optional_user(request: Request) -> SessionUser | None:
     response this request gets.
     """
     state = request.app.state
-    token, now = request.cookies.get(SESSION_COOKIE), state.clock()
+    token, now = session_token_of(request), state.clock()
     resolved = await resolve_session(db=state.db, token=token, now=now, policy=state.session_policy)
     return _answer_cookie(request, token, now, resolved)
 
@@ -190,7 +200,7 @@ async def get_opened_document(request: Request, document_id: str) -> dict[str, A
         await get_current_user(request)
         raise NotFound("Document not found") from None
     state = request.app.state
-    token, now = request.cookies.get(SESSION_COOKIE), state.clock()
+    token, now = session_token_of(request), state.clock()
     resolved, view = await session_and_view(
         db=state.db, token=token, document_id=target, now=now, policy=state.session_policy
     )
@@ -208,7 +218,7 @@ async def create_as_caller(request: Request, document_in: DocumentCreate) -> dic
     """POST /documents (the hot layer's): the session check and the creation in one statement
     (Caller's rule: 401, and nothing written, without a live session); DocumentRead's values."""
     state = request.app.state
-    token, now = request.cookies.get(SESSION_COOKIE), state.clock()
+    token, now = session_token_of(request), state.clock()
     resolved, values = await create_document_as(
         db=state.db,
         token=token,

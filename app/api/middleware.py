@@ -105,8 +105,12 @@ class RequestContextMiddleware:
                     (b"content-security-policy", DOCS_CSP if scope["path"] in _DOCS_PATHS else API_CSP),
                 ]
                 cookie = scope.get(SET_COOKIE_KEY)
-                if cookie and not any(k == b"set-cookie" and v.startswith(b"session_id=") for k, v in headers):
-                    headers.append((b"set-cookie", cookie.encode("latin-1")))
+                if cookie:
+                    # Unless the response sets that cookie itself (login, logout), which wins.
+                    own = cookie.encode("latin-1")
+                    name = own[: own.index(b"=") + 1]
+                    if not any(k == b"set-cookie" and v.startswith(name) for k, v in headers):
+                        headers.append((b"set-cookie", own))
                 if is_api:
                     # Responses depend on the session cookie: never cache them anywhere.
                     headers = [(k, v) for k, v in headers if k != b"cache-control"]

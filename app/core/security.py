@@ -18,6 +18,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 T = TypeVar("T")
 SESSION_COOKIE = "session_id"
+# Browsers keep a `__Host-` cookie only when it is Secure, with Path=/ and no Domain: no sibling
+# subdomain and no plain-http page can set or overwrite it. Without Secure (dev, tests) a browser
+# would refuse it, so there the plain name stays.
+SECURE_SESSION_COOKIE = "__Host-session_id"
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # token_urlsafe(32) is 43 characters
 
 
@@ -78,9 +82,15 @@ def token_digest(token: str) -> str | None:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
+def session_cookie_name(*, secure: bool) -> str:
+    """The session cookie's name: what every reader and writer of it asks."""
+    return SECURE_SESSION_COOKIE if secure else SESSION_COOKIE
+
+
 def session_cookie_header(token: str, *, max_age: int, secure: bool) -> str:
     """A Set-Cookie value: HttpOnly, SameSite=Lax, Path=/, never a Domain."""
-    parts = [f"{SESSION_COOKIE}={token}", "HttpOnly", "SameSite=Lax", "Path=/", f"Max-Age={max_age}"]
+    name = session_cookie_name(secure=secure)
+    parts = [f"{name}={token}", "HttpOnly", "SameSite=Lax", "Path=/", f"Max-Age={max_age}"]
     if secure:
         parts.append("Secure")
     return "; ".join(parts)

@@ -97,7 +97,8 @@ HOT = (HotRoute(route_of(router.routes, me), _hot_me),)
     openapi_extra=json_or_form_openapi(UserCreate),
 )
 async def signup(request: Request, ctx: AuthContextDep, settings: SettingsDep, token: SessionTokenDep) -> JSONResponse:
-    """Create an account and sign in (sets the `session_id` cookie)."""
+    """Create an account and sign in (sets the session cookie: `__Host-session_id` when Secure,
+    else `session_id`)."""
     user_in = await parse_json_or_form(request, UserCreate)
     signed_in = await auth_service.signup(ctx, user_in=user_in, previous_token=token)
     return _signed_in(signed_in, ctx, settings, status.HTTP_201_CREATED)
