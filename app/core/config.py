@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     session_idle_timeout: timedelta = timedelta(days=7)
     session_max_age: timedelta = timedelta(days=30)
     session_touch_interval: timedelta = timedelta(seconds=60)
+    # Live sessions per user; a new one ends the least recently used past this.
+    max_sessions_per_user: int = Field(default=50, ge=1)
     max_request_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
     # Reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or CIDRs, or *).
     # Client addresses for audit and throttling come from them; by default no proxy is trusted.

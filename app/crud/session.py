@@ -121,6 +121,29 @@ async def delete_user_sessions(*, session: AsyncSession, user_id: uuid.UUID, exc
     return (await session.execute(stmt)).rowcount
 
 
+async def lock_user_sessions(*, session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Hold the user's row until the transaction ends: session starts for one user go one at a
+    time (PostgreSQL; SQLite's writers already do)."""
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
+async def delete_sessions_past(
+    *, session: AsyncSession, user_id: uuid.UUID, except_id: uuid.UUID, keep: int, now: datetime
+) -> list[uuid.UUID]:
+    """Delete the user's live sessions other than `except_id` past the `keep` most recently used;
+    their ids, least recently used last."""
+    stmt = (
+        select(Session.id)
+        .where(Session.user_id == user_id, Session.id != except_id, Session.expires_at > now)
+        .order_by(Session.last_seen_at.desc(), Session.created_at.desc(), Session.id)
+        .offset(keep)
+    )
+    ids = list((await session.scalars(stmt)).all())
+    if ids:
+        await session.execute(delete(Session).where(Session.id.in_(ids)))
+    return ids
+
+
 async def delete_expired_batch(*, session: AsyncSession, now: datetime, batch_size: int) -> int:
     """Delete up to `batch_size` expired sessions (found through the expires_at index)."""
     ids = select(Session.id).where(Session.expires_at <= now).limit(batch_size).scalar_subquery()

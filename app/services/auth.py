@@ -62,7 +62,7 @@ async def _signed_in(ctx: AuthContext, user: User, action: str, previous_token: 
     await audit.record(ctx.session, action, actor=_actor(user), target=("user", user.id))
     new = await start_session(
         session=ctx.session,
-        user_id=user.id,
+        actor=_actor(user),
         previous_token=previous_token,
         client=ctx.client,
         now=ctx.now,
@@ -144,7 +144,7 @@ async def change_password(
     await audit.record(ctx.session, "auth.password_changed", actor=_actor(user), target=("user", user.id))
     return await start_session(
         session=ctx.session,
-        user_id=user.id,
+        actor=_actor(user),
         previous_token=current_token,
         client=ctx.client,
         now=ctx.now,

@@ -1,4 +1,5 @@
-"""Session lifecycle: rolling idle timeout under an absolute cap, management, pruning.
+"""Session lifecycle: rolling idle timeout under an absolute cap, a cap on sessions per user,
+management, pruning.
 
 expires_at = min(last_seen_at + idle timeout, created_at + max age). Use extends it, but the
 database is written at most once per touch interval, so a burst of reads costs no writes.
@@ -33,10 +34,16 @@ class SessionPolicy:
     idle_timeout: timedelta
     max_age: timedelta
     touch_interval: timedelta
+    max_per_user: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionPolicy:
-        return cls(settings.session_idle_timeout, settings.session_max_age, settings.session_touch_interval)
+        return cls(
+            idle_timeout=settings.session_idle_timeout,
+            max_age=settings.session_max_age,
+            touch_interval=settings.session_touch_interval,
+            max_per_user=settings.max_sessions_per_user,
+        )
 
     def expiry(self, *, created_at: datetime, last_seen_at: datetime) -> datetime:
         return min(last_seen_at + self.idle_timeout, created_at + self.max_age)
@@ -66,27 +73,48 @@ class Resolved:
 async def start_session(
     *,
     session: AsyncSession,
-    user_id: uuid.UUID,
+    actor: Actor,
     previous_token: str | None,
     client: ClientInfo,
     now: datetime,
     policy: SessionPolicy,
 ) -> NewSession:
-    """A fresh token every time; the session the client came with (if any) ends."""
+    """A fresh token every time; the session the client came with (if any) ends, and so do the
+    least recently used past the policy's number per user."""
+    # Taken before counting: two sign-ins at once must not both keep the one to end.
+    await session_crud.lock_user_sessions(session=session, user_id=actor.id)
     if previous_token and (old_hash := token_digest(previous_token)):
         await session_crud.delete_session_by_token_hash(session=session, token_hash=old_hash)
     token = new_session_token()
     expires_at = policy.expiry(created_at=now, last_seen_at=now)
-    await session_crud.create_session(
+    row = await session_crud.create_session(
         session=session,
-        user_id=user_id,
+        user_id=actor.id,
         token_hash=token_digest(token) or "",
         now=now,
         expires_at=expires_at,
         user_agent=client.user_agent,
         ip=client.ip,
     )
+    await _end_sessions_past_limit(session=session, actor=actor, keep=row.id, now=now, limit=policy.max_per_user)
     return NewSession(token=token, expires_at=expires_at)
+
+
+async def _end_sessions_past_limit(
+    *, session: AsyncSession, actor: Actor, keep: uuid.UUID, now: datetime, limit: int
+) -> None:
+    """Beside `keep` (the new session), the `limit - 1` most recently used live sessions stay."""
+    ended = await session_crud.delete_sessions_past(
+        session=session, user_id=actor.id, except_id=keep, keep=limit - 1, now=now
+    )
+    for session_id in ended:
+        await audit.record(
+            session,
+            "auth.session_evicted",
+            actor=actor,
+            target=("user", actor.id),
+            details={"session_id": str(session_id), "limit": limit},
+        )
 
 
 async def resolve_session(*, db: Database, token: str | None, now: datetime, policy: SessionPolicy) -> Resolved:
