@@ -11,6 +11,7 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
 from app.db.migrate import alembic_config, head_revision, short, upgrade_to_head
 from main import create_app
@@ -18,6 +19,7 @@ from tests.conftest import make_settings
 from tests.databases import fresh_database, is_postgres
 
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nope"  # nothing listens on port 1
+STRANGER = ("203.0.113.7", 40000)  # a client that is not on loopback
 
 
 async def test_ping_answers_ok(client: httpx.AsyncClient) -> None:
@@ -43,15 +45,50 @@ async def test_health_names_the_database_backend(client: httpx.AsyncClient) -> N
     assert response.json()["components"]["database"]["backend"] == expected
 
 
+def client_from(app: FastAPI, address: tuple[str, int]) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=address), base_url="http://testserver")
+
+
+async def test_health_tells_a_stranger_the_status_and_nothing_else(app: FastAPI) -> None:
+    async with client_from(app, STRANGER) as stranger:
+        response = await stranger.get("/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("settings", [{"metrics_token": "s3cret-metrics"}], indirect=True)
+async def test_with_a_metrics_token_only_its_bearer_sees_the_components(app: FastAPI) -> None:
+    async with client_from(app, STRANGER) as stranger, client_from(app, ("127.0.0.1", 40000)) as local:
+        bearer = await stranger.get("/health", headers={"authorization": "Bearer s3cret-metrics"})
+        wrong = await stranger.get("/health", headers={"authorization": "Bearer guess"})
+        loopback = await local.get("/health")
+
+    assert bearer.status_code == 200
+    assert set(bearer.json()["components"]) == {"database", "storage", "queue", "ocr"}
+    assert wrong.json() == loopback.json() == {"status": "ok"}
+
+
 @pytest.fixture
-async def client_without_database(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def app_without_database(tmp_path: Path) -> AsyncIterator[FastAPI]:
     """The app pointed at a database nobody serves (ENV=test: start-up does not migrate)."""
     application = create_app(make_settings(UNREACHABLE_DATABASE, tmp_path))
-    async with (
-        LifespanManager(application),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as client,
-    ):
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def client_without_database(app_without_database: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_from(app_without_database, ("127.0.0.1", 40000)) as client:
         yield client
+
+
+async def test_health_tells_a_stranger_only_that_it_is_unavailable(app_without_database: FastAPI) -> None:
+    async with client_from(app_without_database, STRANGER) as stranger:
+        response = await stranger.get("/health")
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable"}
 
 
 async def test_health_is_503_when_database_is_unreachable(client_without_database: httpx.AsyncClient) -> None:

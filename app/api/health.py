@@ -84,7 +84,8 @@ def _ocr_status(installed: list[str]) -> dict[str, Any]:
     responses={503: {"description": "A component is unavailable"}},
 )
 async def health(request: Request) -> JSONResponse:
-    """Readiness: each component's status; 503 when one is down."""
+    """Readiness: `status`, 503 when a component is down; each component's status, backend and
+    versions only for operators (the /metrics rule)."""
     state = request.app.state
     components = {
         "database": await _database_status(state.db),
@@ -93,10 +94,9 @@ async def health(request: Request) -> JSONResponse:
         "ocr": _ocr_status(state.installed_languages),
     }
     healthy = all(components[name]["status"] == "ok" for name in REQUIRED_COMPONENTS)
-    if not is_operator(request):
-        # Why a database is unavailable names its host, port and user: for operators only.
-        components["database"].pop("reason", None)
-    return JSONResponse(
-        {"status": "ok" if healthy else "unavailable", "components": components},
-        status_code=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE,
-    )
+    # Components (backends, versions, why the database is unavailable: its host, port and user)
+    # are for operators only.
+    body: dict[str, Any] = {"status": "ok" if healthy else "unavailable"}
+    if is_operator(request):
+        body["components"] = components
+    return JSONResponse(body, status_code=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)

@@ -51,7 +51,8 @@ def observe(method: str, route: str, status: int, seconds: float) -> None:
 
 
 def is_operator(request: Request) -> bool:
-    """An operator's request: `Authorization: Bearer METRICS_TOKEN`, or, without a token set, from loopback."""
+    """Who may read operational detail (/metrics, /health's components): with METRICS_TOKEN, a
+    request bearing it; without, a loopback client."""
     token = request.app.state.settings.metrics_token
     if token:
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()

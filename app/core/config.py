@@ -92,7 +92,8 @@ class Settings(BaseSettings):
     # Reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or CIDRs, or *).
     # Client addresses for audit and throttling come from them; by default no proxy is trusted.
     trusted_proxies: Annotated[list[str], NoDecode] = []
-    # /metrics: with a token, only `Authorization: Bearer <token>`; without one, only loopback clients.
+    # /metrics and /health's components: with a token, only `Authorization: Bearer <token>`; without
+    # one, only loopback clients.
     metrics_token: str | None = None
 
     # Files: STORAGE_URL file:///path (default: DATA_DIR/files) or s3://bucket/prefix
