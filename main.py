@@ -55,6 +55,12 @@ def proxy_middleware(settings: Settings) -> list[Middleware]:
     return [Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)]
 
 
+def docs_routes(settings: Settings) -> dict[str, None]:
+    """FastAPI's arguments turning off /docs, /redoc and /openapi.json unless DOCS_ENABLED (by
+    default, outside prod): in prod the schema would map every route and field for a prober."""
+    return {} if settings.serves_api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+
+
 def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -93,6 +99,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         summary="Document sharing with Nepali + English OCR",
         version="0.1.0",
         lifespan=lifespan,
+        **docs_routes(settings),
         # FastAPI's own OpenTelemetry hooks: off. Metrics are Prometheus (/metrics), logs our own;
         # left on, every request asks OpenTelemetry for its providers (environment look-ups).
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},

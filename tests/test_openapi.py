@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
+
+from app.core.config import Settings
+from main import create_app
+from tests.conftest import make_settings
 
 DOCUMENT = "/api/v1/documents/{document_id}"
 ROUTES = [
@@ -138,3 +144,34 @@ async def test_docs_page_is_html(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in response.text
+
+
+DOCS_PATHS = ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"]
+
+
+async def _statuses(settings: Settings) -> list[int]:
+    application = create_app(settings)
+    async with (
+        LifespanManager(application),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="https://testserver") as client,
+    ):
+        return [(await client.get(path)).status_code for path in DOCS_PATHS]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"env": "dev"}, [200] * 4),
+        ({"env": "test"}, [200] * 4),
+        ({"env": "prod"}, [404] * 4),
+        ({"env": "prod", "docs_enabled": True}, [200] * 4),
+        ({"env": "test", "docs_enabled": False}, [404] * 4),
+    ],
+    ids=["dev", "test", "prod", "prod-enabled", "test-disabled"],
+)
+async def test_docs_enabled_decides_whether_docs_and_schema_are_served(
+    database_url: str, tmp_path: Path, overrides: dict[str, Any], expected: list[int]
+) -> None:
+    settings = make_settings(database_url, tmp_path, auto_migrate=False, **overrides)
+
+    assert await _statuses(settings) == expected

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     # Reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or CIDRs, or *).
     # Client addresses for audit and throttling come from them; by default no proxy is trusted.
     trusted_proxies: Annotated[list[str], NoDecode] = []
+    # /docs, /redoc and /openapi.json: served unless ENV=prod, where they are off unless set true.
+    docs_enabled: bool | None = None
     # /metrics and /health's components: with a token, only `Authorization: Bearer <token>`; without
     # one, only loopback clients.
     metrics_token: str | None = None
@@ -229,6 +231,10 @@ class Settings(BaseSettings):
     @property
     def secure_cookies(self) -> bool:
         return self.env == "prod" if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def serves_api_docs(self) -> bool:
+        return self.env != "prod" if self.docs_enabled is None else self.docs_enabled
 
     @property
     def migrate_on_start(self) -> bool:
