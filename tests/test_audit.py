@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import ANY
 
@@ -105,6 +105,7 @@ class Expected:
     target: tuple[str, str] | None
     details: dict[str, Any] = field(default_factory=dict)
     from_request: bool = True  # False for the worker: no IP, no user agent
+    also: tuple[Expected, ...] = ()  # further rows of the same action, in the order written
 
 
 async def _signup(c: Ctx) -> Expected:
@@ -241,7 +242,8 @@ async def _duplicate(c: Ctx) -> Expected:
     await share(c.owner.client, doc["id"], member.email, "viewer")
     await c.mark()
     copy = (await member.client.post(f"{DOCS}/{doc['id']}/duplicate")).json()
-    return Expected(member, ("document", copy["id"]), {"source_id": doc["id"]})
+    on_source = Expected(member, ("document", doc["id"]), {"copy_id": copy["id"]})
+    return Expected(member, ("document", copy["id"]), {"source_id": doc["id"]}, also=(on_source,))
 
 
 async def _grant(c: Ctx) -> Expected:
@@ -424,15 +426,18 @@ async def test_each_action_leaves_exactly_one_row_with_actor_target_and_details(
 
     expected = await scenario.act(ctx)
 
-    (row,) = [row for row in await audit_rows(app, scenario.action) if row.id > ctx.since]
-    actor = (expected.actor.id, expected.actor.email) if expected.actor else (None, None)
-    assert (str(row.actor_id) if row.actor_id else None, row.actor_email) == actor
-    assert (row.target_type, row.target_id) == (expected.target or (None, None))
-    assert row.details == expected.details
-    if expected.from_request:
-        assert (row.ip, row.user_agent) == (ASGI_CLIENT_IP, f"python-httpx/{httpx.__version__}")
-    else:
-        assert (row.ip, row.user_agent) == (None, None)
+    rows = [row for row in await audit_rows(app, scenario.action) if row.id > ctx.since]
+    wanted = [expected, *expected.also]
+    assert len(rows) == len(wanted)
+    for row, want in zip(rows, wanted, strict=True):
+        actor = (want.actor.id, want.actor.email) if want.actor else (None, None)
+        assert (str(row.actor_id) if row.actor_id else None, row.actor_email) == actor
+        assert (row.target_type, row.target_id) == (want.target or (None, None))
+        assert row.details == want.details
+        if want.from_request:
+            assert (row.ip, row.user_agent) == (ASGI_CLIENT_IP, f"python-httpx/{httpx.__version__}")
+        else:
+            assert (row.ip, row.user_agent) == (None, None)
 
 
 # --- refusals outlive their request -------------------------------------------------------------
@@ -602,6 +607,25 @@ async def test_activity_is_shown_to_every_member_and_hidden_from_everyone_else(
     assert statuses == {"owner": 200, "editor": 200, "viewer": 200, "stranger": 404, "anonymous": 401}
     seen_by_viewer = await activity(viewer.client, doc["id"])
     assert [e["action"] for e in seen_by_viewer["items"]] == ["share.grant", "share.grant", "document.create"]
+
+
+async def test_the_owner_sees_on_the_source_who_copied_it_when_and_the_copys_id(owner: Person, member: Person) -> None:
+    doc = await create_doc(owner.client)
+    await share(owner.client, doc["id"], member.email, "viewer")
+    before = datetime.now(UTC)
+
+    response = await member.client.post(f"{DOCS}/{doc['id']}/duplicate")
+
+    after = datetime.now(UTC)
+    assert response.status_code == 201, response.text
+    copy = response.json()
+    newest = (await activity(owner.client, doc["id"]))["items"][0]
+    assert (newest["action"], newest["target_id"]) == ("document.duplicate", doc["id"])
+    assert (newest["actor_id"], newest["actor_email"]) == (member.id, member.email)
+    assert newest["details"] == {"copy_id": copy["id"]}
+    assert before <= datetime.fromisoformat(newest["occurred_at"]) <= after
+    on_copy = (await activity(member.client, copy["id"]))["items"]
+    assert [(e["action"], e["details"]) for e in on_copy] == [("document.duplicate", {"source_id": doc["id"]})]
 
 
 async def test_activity_is_paginated_newest_first_and_only_about_this_document(owner: Person) -> None:

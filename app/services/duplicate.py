@@ -1,4 +1,5 @@
-"""Duplicate: a copy owned by the caller, with its file and its OCR result."""
+"""Duplicate: a copy owned by the caller, with its file and its OCR result, recorded on both
+documents' trails."""
 
 from __future__ import annotations
 
@@ -66,5 +67,13 @@ async def duplicate_document(
         actor=access.actor,
         target=document_target(copy.id),
         details={"source_id": str(source.id)},
+    )
+    # On the source's too: its owner sees who copied it, and when, whatever their role.
+    await audit.record(
+        session,
+        "document.duplicate",
+        actor=access.actor,
+        target=document_target(source.id),
+        details={"copy_id": str(copy.id)},
     )
     return copy
