@@ -19,6 +19,7 @@ import asyncpg
 from alembic import command
 
 from app.core.config import Settings
+from app.core.emails import email_key
 from app.core.security import Passwords
 from app.db.migrate import alembic_config
 
@@ -158,16 +159,17 @@ async def seed(name: str, url: str, *, users: int, documents: int, hashed: str) 
     ids = Text(seed=1)
     owners = [ids.uuid() for _ in range(users)]
     now = datetime.now(UTC)
+    emails = [TEST_EMAIL if i == 0 else f"user{i:04}@example.com" for i in range(users)]
     user_rows = [
-        (owner, TEST_EMAIL if i == 0 else f"user{i:04}@example.com", f"प्रयोगकर्ता {i}", hashed, START)
-        for i, owner in enumerate(owners)
+        (owner, email, email_key(email), f"प्रयोगकर्ता {i}", hashed, START)
+        for i, (owner, email) in enumerate(zip(owners, emails, strict=True))
     ]
     conn = await asyncpg.connect(url)
     doc_ids, mine, size = Text(seed=3), [], 0
     mine_ids = Text(seed=4)  # the test user's ids do not depend on how many others there are
     try:
         await conn.copy_records_to_table(
-            "users", records=user_rows, columns=["id", "email", "full_name", "password_hash", "created_at"]
+            "users", records=user_rows, columns=["id", "email", "email_key", "full_name", "password_hash", "created_at"]
         )
         batch_docs: list[tuple] = []
         batch_versions: list[tuple] = []
