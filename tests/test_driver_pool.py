@@ -4,6 +4,7 @@ bounded, reused, a failed or cancelled statement's connection never reused, noth
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +19,32 @@ from tests.processes import admin_dsn, require_postgres
 
 PID = "SELECT pg_backend_pid() AS pid"
 SLOW_PID = "SELECT pg_backend_pid() AS pid, pg_sleep($1::float8) AS slept"
+
+
+def marked_slow_pid() -> str:
+    """SLOW_PID with a mark of its own, to find this test's statements among the server's."""
+    return f"{SLOW_PID} /* {uuid.uuid4().hex} */"
+
+
+async def running(sql: str, count: int) -> None:
+    """Until the server runs `count` statements `sql`."""
+    conn = await asyncpg.connect(admin_dsn())
+    try:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = $1"
+        for _ in range(3000):  # the server's own state, polled: 30 s at most
+            if await conn.fetchval(query, sql) >= count:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"the server never ran {count} of {sql!r}")
+    finally:
+        await conn.close()
+
+
+async def blocked(*tasks: asyncio.Task[object]) -> None:
+    """Let the tasks run until each waits on something (the event loop runs them in order)."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not any(task.done() for task in tasks)
 
 
 @pytest.fixture
@@ -85,8 +112,9 @@ async def test_a_connection_whose_statement_failed_is_closed_not_reused(pool: Dr
 
 
 async def test_a_statement_cancelled_midway_gives_back_its_slot_and_drops_its_connection(pool: DriverPool) -> None:
-    slow = asyncio.create_task(pool.fetchrow(SLOW_PID, [5]))
-    await asyncio.sleep(0.3)
+    sql = marked_slow_pid()
+    slow = asyncio.create_task(pool.fetchrow(sql, [5]))
+    await asyncio.wait_for(running(sql, 1), timeout=30)
     slow.cancel()
     with pytest.raises(asyncio.CancelledError):
         await slow
@@ -96,9 +124,9 @@ async def test_a_statement_cancelled_midway_gives_back_its_slot_and_drops_its_co
 
 async def test_a_caller_cancelled_while_waiting_for_a_slot_takes_none(pool: DriverPool) -> None:
     busy = [asyncio.create_task(pool.fetchrow(SLOW_PID, [0.3])) for _ in range(3)]
-    await asyncio.sleep(0.1)
+    await blocked(*busy)  # each holds a slot, connecting
     waiting = asyncio.create_task(pool.fetchrow(PID, []))
-    await asyncio.sleep(0.05)
+    await blocked(waiting)  # on the slots
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
@@ -109,21 +137,26 @@ async def test_a_caller_cancelled_while_waiting_for_a_slot_takes_none(pool: Driv
 
 async def test_close_closes_idle_connections_and_those_given_back_later(pool: DriverPool) -> None:
     quick = asyncio.create_task(pool.fetchrow(SLOW_PID, [0.01]))
-    running = asyncio.create_task(pool.fetchrow(SLOW_PID, [0.5]))
+    sql = marked_slow_pid()
+    slow = asyncio.create_task(pool.fetchrow(sql, [0.5]))
     idle_pid = (await quick)["pid"]
+    await asyncio.wait_for(running(sql, 1), timeout=30)
     await pool.close()
-    busy_pid = (await running)["pid"]
+    assert not slow.done()  # closed while it ran: its connection is given back after
+    busy_pid = (await slow)["pid"]
     assert busy_pid != idle_pid
     assert await _backend_gone(idle_pid)
     assert await _backend_gone(busy_pid)
 
 
 async def test_a_connection_idle_past_the_timeout_is_closed_and_replaced(postgres: None) -> None:
-    pool = DriverPool(admin_dsn(), max_size=3, idle_timeout=0.3)
+    now = [1000.0]
+    pool = DriverPool(admin_dsn(), max_size=3, idle_timeout=300, clock=lambda: now[0])
     try:
         first = (await pool.fetchrow(PID, []))["pid"]
+        now[0] += 299
         assert (await pool.fetchrow(PID, []))["pid"] == first  # within the timeout: kept
-        await asyncio.sleep(0.5)
+        now[0] += 301
         assert (await pool.fetchrow(PID, []))["pid"] != first
         assert await _backend_gone(first)
     finally:

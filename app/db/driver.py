@@ -24,10 +24,13 @@ class DriverPool:
     for `idle_timeout` seconds is closed (as asyncpg's Pool does after 300 s), so a burst's
     connections do not stay open for the life of the process."""
 
-    def __init__(self, dsn: str, *, max_size: int, idle_timeout: float = 300.0) -> None:
+    def __init__(
+        self, dsn: str, *, max_size: int, idle_timeout: float = 300.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._dsn = dsn
         self._slots = asyncio.Semaphore(max_size)
         self._idle_timeout = idle_timeout
+        self._clock = clock
         # Most recently used last; each with the monotonic time it went idle.
         self._idle: list[tuple[asyncpg.Connection, float]] = []
         self._closing_tasks: set[asyncio.Task[None]] = set()
@@ -48,7 +51,7 @@ class DriverPool:
 
     def _close_stale(self) -> None:
         """Close the connections idle for longer than the timeout (the oldest are first)."""
-        cutoff = time.monotonic() - self._idle_timeout
+        cutoff = self._clock() - self._idle_timeout
         stale = 0
         while stale < len(self._idle) and self._idle[stale][1] < cutoff:
             stale += 1
@@ -67,7 +70,7 @@ class DriverPool:
         if failed or self._closing or conn.is_closed():
             conn.terminate()
         else:
-            self._idle.append((conn, time.monotonic()))
+            self._idle.append((conn, self._clock()))
         self._slots.release()
 
     async def _run(self, method: Callable[..., Awaitable[T]], sql: str, args: Sequence[Any]) -> T:
