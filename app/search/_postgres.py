@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain, pairwise
+from itertools import pairwise
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,22 +58,28 @@ def _lexemes_size(lexemes: dict[str, Any], positions: int) -> int:
 
 def tsvector_literal(title: list[str], body: list[str]) -> str:
     """Title at weight A from position 1; body at weight B after a gap, so no phrase spans both."""
-    positions: dict[str, list[str]] = {}
     start = len(title) + 2
+    if start + len(body) > _MAX_POSITION + 1:
+        return _literal(_bounded_positions(title, body))  # PostgreSQL's limits apply: the slow way
+    positions: dict[str, list[str]] = {}
     for first, stream, labels in ((1, title, _LABELS["A"]), (start, body, _LABELS["B"])):
-        for position, token in enumerate(stream[: max(0, _MAX_POSITION + 1 - first)], first):
+        for position, token in enumerate(stream, first):
             entry = positions.get(token)
             if entry is None:
                 positions[token] = [labels[position]]
             else:
                 entry.append(labels[position])
     count = len(title) + len(body)
-    if start + len(body) > _MAX_POSITION + 1 or _lexemes_size(positions, count) > _MAX_TSVECTOR_BYTES:
-        positions = _bounded_positions(title, body)  # PostgreSQL's limits apply: the slow way
+    if _lexemes_size(positions, count) > _MAX_TSVECTOR_BYTES:
+        positions = _bounded_positions(title, body)
     elif count > _MAX_POSITIONS_PER_LEXEME:
         for token, entry in positions.items():
             if len(entry) > _MAX_POSITIONS_PER_LEXEME:
                 positions[token] = entry[:_MAX_POSITIONS_PER_LEXEME]
+    return _literal(positions)
+
+
+def _literal(positions: dict[str, list[str]]) -> str:
     quote = "'{}'".format if _plain(positions) else _quote
     return " ".join([f"{quote(token)}:{','.join(entry)}" for token, entry in positions.items()])
 
@@ -89,6 +95,8 @@ def _bounded_positions(title: list[str], body: list[str]) -> dict[str, list[str]
             if entry is None:
                 size += len(token.encode()) + 8
                 if size > _MAX_TSVECTOR_BYTES:
+                    if position > _MAX_POSITION:
+                        return positions  # neither a new token nor a position can be added now
                     continue
                 entry = positions[token] = []
             if len(entry) < _MAX_POSITIONS_PER_LEXEME and position <= _MAX_POSITION:
@@ -103,18 +111,33 @@ def title_literal(title: list[str]) -> str:
     return tsvector_literal(title, [])
 
 
+# Pairs are made this many tokens at a time, so that a long text stops being read at the limit.
+_PAIRS_CHUNK = 16_384
+
+
 def pairs_literal(title: list[str], body: list[str]) -> str:
     """Adjacent tokens of the title, and of the body (never across the two), as lexemes, the first
     ones up to 900 000 bytes."""
-    pairs = dict.fromkeys(chain(map(" ".join, pairwise(title)), map(" ".join, pairwise(body))))
-    if _lexemes_size(pairs, 0) > _MAX_TSVECTOR_BYTES:
-        size, kept = 0, {}
-        for pair in pairs:
-            size += len(pair.encode()) + 8
-            if size > _MAX_TSVECTOR_BYTES:
-                break
-            kept[pair] = None
-        pairs = kept
+    pairs: dict[str, None] = {}
+    for stream in (title, body):
+        for start in range(0, len(stream) - 1, _PAIRS_CHUNK):
+            pairs.update(dict.fromkeys(map(" ".join, pairwise(stream[start : start + _PAIRS_CHUNK + 1]))))
+            if _lexemes_size(pairs, 0) > _MAX_TSVECTOR_BYTES:
+                return _pairs_text(_first_pairs(pairs))
+    return _pairs_text(pairs)
+
+
+def _first_pairs(pairs: dict[str, None]) -> dict[str, None]:
+    size, kept = 0, {}
+    for pair in pairs:
+        size += len(pair.encode()) + 8
+        if size > _MAX_TSVECTOR_BYTES:
+            break
+        kept[pair] = None
+    return kept
+
+
+def _pairs_text(pairs: dict[str, None]) -> str:
     if not pairs:
         return ""
     return "'" + "' '".join(pairs) + "'" if _plain(pairs) else " ".join(map(_quote, pairs))
