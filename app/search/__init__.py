@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from types import ModuleType
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Document, OcrPage
 from app.search import _postgres, _sqlite
 from app.search._query import MAX_QUERY_CHARS, InvalidQuery, ParsedQuery, Term, parse_query
-from app.search._snippet import best_page, snippet
+from app.search._snippet import SOURCE_CHARS, snippets_and_pages
 from app.search._tables import PREFIX
 from app.search._text import tokens
 
@@ -145,22 +146,26 @@ async def search(
     rows, total = await _engine(session).find(session, query=parsed, viewer=viewer, limit=limit, offset=offset)
     if not rows:
         return SearchPage(hits=[], total=total)
+    sections = await _hit_sections(session, rows)
+    hits = [
+        SearchHit(row.id, row.title, row.updated_at, snippet, page, float(row.rank))
+        for row, (snippet, page) in zip(rows, snippets_and_pages(sections, parsed), strict=True)
+    ]
+    return SearchPage(hits=hits, total=total)
+
+
+async def _hit_sections(session: AsyncSession, rows: list[sa.Row[Any]]) -> list[tuple[str, str, list[tuple[int, str]]]]:
+    """Each hit's title, and the start of its content and of its OCR pages: what its snippet and
+    page number are made from (they read no further, see _snippet)."""
     ids = [row.id for row in rows]
-    contents = dict((await session.execute(sa.select(Document.id, Document.content).where(Document.id.in_(ids)))).all())
+    content = sa.func.substr(Document.content, 1, SOURCE_CHARS)
+    contents = dict((await session.execute(sa.select(Document.id, content).where(Document.id.in_(ids)))).all())
     pages: dict[uuid.UUID, list[tuple[int, str]]] = {i: [] for i in ids}
     page_rows = await session.execute(
-        sa.select(OcrPage.document_id, OcrPage.number, OcrPage.text)
+        sa.select(OcrPage.document_id, OcrPage.number, sa.func.substr(OcrPage.text, 1, SOURCE_CHARS))
         .where(OcrPage.document_id.in_(ids))
         .order_by(OcrPage.document_id, OcrPage.number)
     )
     for document_id, number, text in page_rows:
         pages[document_id].append((number, text))
-    hits = []
-    for row in rows:
-        content, doc_pages = contents.get(row.id, ""), pages[row.id]
-        page = best_page(content, doc_pages, parsed)
-        source = dict(doc_pages)[page] if page is not None else content
-        if page is None and not content:
-            source = row.title
-        hits.append(SearchHit(row.id, row.title, row.updated_at, snippet(source, parsed), page, float(row.rank)))
-    return SearchPage(hits=hits, total=total)
+    return [(row.title, contents.get(row.id, ""), pages[row.id]) for row in rows]
