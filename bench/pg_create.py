@@ -63,7 +63,7 @@ def creates(token_hash: str, count: int, seed: int) -> list[Create]:
     made = []
     for _ in range(count):
         title, content = text.document()
-        index = search.postgres_index_values(title=title, content=content, pages=[])
+        index = search.make_index_values("postgresql", title, content, [])
         made.append(Create(token_hash, title, content, index))
     return made
 

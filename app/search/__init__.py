@@ -1,10 +1,11 @@
 """Full-text search over documents' titles, content and OCR pages, right for Nepali.
 
 The face: `index_document` (or `reindex_document`, which reads the row and its OCR pages) and
-`remove_document` inside the caller's transaction, `search` within
-what the caller may see, `parse_query` (raises `InvalidQuery`, a ValueError). One normalizer and
-stemmer (`_text`) serves both engines; `_sqlite` (FTS5) and `_postgres` (tsvector) sit behind this
-module, chosen by the session's dialect. Snippets and page numbers are ours (`_snippet`).
+`remove_document` inside the caller's transaction, or `index_values` first and `store_index` in
+it; `search` within what the caller may see, `parse_query` (raises `InvalidQuery`, a
+ValueError). One normalizer and stemmer (`_text`) serves both engines; `_sqlite` (FTS5) and
+`_postgres` (tsvector) sit behind this module, chosen by the session's dialect. Snippets and page
+numbers are ours (`_snippet`). Tokenizing large text runs off the event loop (`_offload`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Document, OcrPage
-from app.search import _postgres, _sqlite
+from app.search import _offload, _postgres, _sqlite
 from app.search._query import MAX_QUERY_CHARS, InvalidQuery, ParsedQuery, Term, parse_query
 from app.search._snippet import SOURCE_CHARS, snippets_and_pages
 from app.search._tables import PREFIX
@@ -34,12 +35,15 @@ __all__ = [
     "Term",
     "include_name",
     "index_document",
+    "index_values",
+    "make_index_values",
     "parse_query",
     "postgres_index_row",
     "postgres_index_values",
     "reindex_document",
     "remove_document",
     "search",
+    "store_index",
 ]
 
 
@@ -65,8 +69,11 @@ def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
     return not (type_ == "table" and name is not None and name.startswith(PREFIX))
 
 
+_ENGINES: dict[str, ModuleType] = {"postgresql": _postgres, "sqlite": _sqlite}
+
+
 def _engine(session: AsyncSession) -> ModuleType:
-    return _postgres if session.get_bind().dialect.name == "postgresql" else _sqlite
+    return _ENGINES[session.get_bind().dialect.name]
 
 
 def body_tokens(content: str, pages: list[tuple[int, str]]) -> list[str]:
@@ -79,13 +86,32 @@ def body_tokens(content: str, pages: list[tuple[int, str]]) -> list[str]:
     return found
 
 
+def make_index_values(dialect: str, title: str, content: str, pages: list[tuple[int, str]]) -> dict[str, str]:
+    """The index row's values for one document on `dialect`'s engine, computed here and now (what
+    `index_values` runs, inline or off the event loop)."""
+    return _ENGINES[dialect].index_values(tokens(title), body_tokens(content, pages))
+
+
+async def index_values(dialect: str, *, title: str, content: str, pages: list[tuple[int, str]]) -> dict[str, str]:
+    """The index row's values for one document on `dialect` ("postgresql", "sqlite"), for
+    `store_index`: computed inline for small text, off the event loop for large (`_offload`)."""
+    size = len(title) + len(content) + sum(len(text) for _number, text in pages)
+    return await _offload.run(make_index_values, dialect, title, content, pages, size=size)
+
+
+async def store_index(session: AsyncSession, *, document_id: uuid.UUID, values: dict[str, str]) -> None:
+    """Write a document's index row (`index_values`) in the caller's transaction; writing it
+    again replaces it."""
+    await _engine(session).index(session, document_id=document_id, values=values)
+
+
 async def index_document(
     session: AsyncSession, *, document_id: uuid.UUID, title: str, content: str, pages: list[tuple[int, str]]
 ) -> None:
     """(Re)index one document in the caller's transaction; indexing it again replaces it."""
-    await _engine(session).index(
-        session, document_id=document_id, title=tokens(title), body=body_tokens(content, pages)
-    )
+    dialect = session.get_bind().dialect.name
+    values = await index_values(dialect, title=title, content=content, pages=pages)
+    await store_index(session, document_id=document_id, values=values)
 
 
 def postgres_index_row(document: sa.FromClause | None = None, *, new: bool = False) -> sa.Insert:
@@ -96,8 +122,8 @@ def postgres_index_row(document: sa.FromClause | None = None, *, new: bool = Fal
     return _postgres.upsert_statement(document, new=new)
 
 
-def postgres_index_values(*, title: str, content: str, pages: list[tuple[int, str]]) -> dict[str, str]:
-    return _postgres.index_values(tokens(title), body_tokens(content, pages))
+async def postgres_index_values(*, title: str, content: str, pages: list[tuple[int, str]]) -> dict[str, str]:
+    return await index_values("postgresql", title=title, content=content, pages=pages)
 
 
 async def reindex_document(session: AsyncSession, *, document_id: uuid.UUID, current: Document | None = None) -> None:
@@ -147,9 +173,11 @@ async def search(
     if not rows:
         return SearchPage(hits=[], total=total)
     sections = await _hit_sections(session, rows)
+    size = sum(len(content) + sum(len(text) for _number, text in pages) for _title, content, pages in sections)
+    made = await _offload.run(snippets_and_pages, sections, parsed, size=size)
     hits = [
         SearchHit(row.id, row.title, row.updated_at, snippet, page, float(row.rank))
-        for row, (snippet, page) in zip(rows, snippets_and_pages(sections, parsed), strict=True)
+        for row, (snippet, page) in zip(rows, made, strict=True)
     ]
     return SearchPage(hits=hits, total=total)
 

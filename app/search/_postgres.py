@@ -225,8 +225,8 @@ def upsert_statement(document: sa.FromClause | None = None, *, new: bool = False
 _UPSERT = upsert_statement()
 
 
-async def index(session: AsyncSession, *, document_id: uuid.UUID, title: list[str], body: list[str]) -> None:
-    result = await session.execute(_UPSERT, {"document_id": document_id, **index_values(title, body)})
+async def index(session: AsyncSession, *, document_id: uuid.UUID, values: dict[str, str]) -> None:
+    result = await session.execute(_UPSERT, {"document_id": document_id, **values})
     if result.rowcount == 0:  # type: ignore[attr-defined]
         # The row is built from the document's own row: one not in the database (not yet
         # flushed: sessions do not autoflush) would be silently left out of the index.

@@ -33,13 +33,18 @@ def match_expression(query: ParsedQuery) -> tuple[str, str]:
     return full, required
 
 
-async def index(session: AsyncSession, *, document_id: uuid.UUID, title: list[str], body: list[str]) -> None:
+def index_values(title: list[str], body: list[str]) -> dict[str, str]:
+    """The row's token streams, as FTS5's `ascii` tokenizer reads them."""
+    return {"title": " ".join(title), "body": " ".join(body)}
+
+
+async def index(session: AsyncSession, *, document_id: uuid.UUID, values: dict[str, str]) -> None:
     if await session.scalar(sa.select(Document.id).where(Document.id == document_id)) is None:
         # As on PostgreSQL, whose index row is built from the document's: a document not yet
         # flushed (sessions do not autoflush) is an error, not a row that search never joins.
         raise LookupError(f"document {document_id} is not in the database: flush it before indexing")
     await remove(session, document_id=document_id)
-    await session.execute(sa.insert(docs).values(document_id=document_id, title=" ".join(title), body=" ".join(body)))
+    await session.execute(sa.insert(docs).values(document_id=document_id, title=values["title"], body=values["body"]))
 
 
 async def remove(session: AsyncSession, *, document_id: uuid.UUID) -> None:

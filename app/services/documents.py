@@ -72,13 +72,14 @@ async def create_document(*, db: Database, actor: Actor, title: str, content: st
     document = document_crud.new_document(owner_id=actor.id, title=title, content=content, now=now)
     event = audit.event_values("document.create", actor=actor, target=document_target(document.id))
     pool = await db.driver_pool()
+    # Before the transaction: on SQLite its write lock would be held while a large text is tokenized.
+    index = await search.index_values(db.engine.dialect.name, title=title, content=content, pages=[])
     if pool is not None:
-        index = search.postgres_index_values(title=title, content=content, pages=[])
         await document_crud.insert_new(pool=pool, document=document, index=index, event=event)
     else:
         async with db.unit_of_work() as session:
             await document_crud.add_new(session=session, document=document)
-            await search.index_document(session, document_id=document.id, title=title, content=content, pages=[])
+            await search.store_index(session, document_id=document.id, values=index)
             await audit_crud.add_event(session=session, event=AuditEvent(**event))
     return _new_read_values(document.id, owner_id=actor.id, title=title, content=content, now=now)
 
@@ -106,7 +107,7 @@ async def create_document_as(
         title=title,
         content=content,
         now=now,
-        index=search.postgres_index_values(title=title, content=content, pages=[]),
+        index=await search.postgres_index_values(title=title, content=content, pages=[]),
         # The actor is filled in by the statement, from the session.
         event=audit.event_values("document.create", actor=None, target=document_target(document_id)),
     )
@@ -257,7 +258,7 @@ async def save_edit(
             author_id=actor.id,
             now=now,
             page_count=len(pages),
-            index=search.postgres_index_values(title=new["title"], content=new["content"], pages=pages),
+            index=await search.postgres_index_values(title=new["title"], content=new["content"], pages=pages),
             event=audit.event_values(
                 "document.update", actor=actor, target=document_target(document_id), details=details
             ),

@@ -99,7 +99,8 @@ async def test_upgrade_indexes_documents_already_there(empty_settings: Settings)
 async def _index_as_of_0007(session: Any, document_id: uuid.UUID, *, title: list[str], body: list[str]) -> None:
     """An index row as migrations 0004-0007 left it (PostgreSQL: the tsvectors alone)."""
     if not is_postgres():
-        await search_engine_of(session).index(session, document_id=document_id, title=title, body=body)
+        engine = search_engine_of(session)
+        await engine.index(session, document_id=document_id, values=engine.index_values(title, body))
         return
     columns = ("tsv", "title_tsv", "pairs")
     table = sa.table("search_documents", sa.column("document_id", sa.Uuid), *(sa.column(c) for c in columns))
