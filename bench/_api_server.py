@@ -45,17 +45,24 @@ class Server:
         return []
 
     def workers(self) -> list[psutil.Process]:
-        """The processes that serve requests: the leaves of the tree (not uv, not a resource tracker)."""
+        """The processes that serve requests: the leaves of the tree, not counting uv and
+        multiprocessing's own (a resource tracker, a text worker)."""
         found = []
         for process in self.processes():
             with suppress(psutil.Error):
                 if (
                     process.name() != "uv"
-                    and not process.children()
-                    and "resource_tracker" not in " ".join(process.cmdline())
+                    and not _is_helper(process)
+                    and not [child for child in process.children() if not _is_helper(child)]
                 ):
                     found.append(process)
         return found
+
+
+def _is_helper(process: psutil.Process) -> bool:
+    with suppress(psutil.Error):
+        return "multiprocessing" in " ".join(process.cmdline())
+    return False
 
 
 def free_port() -> int:
