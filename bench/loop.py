@@ -44,7 +44,7 @@ from app.db.migrate import alembic_config
 from app.schemas.types import MAX_CONTENT_BYTES
 from bench import _api_data as data
 from bench._api_server import PROJECT, serve
-from bench._docs import replace_section
+from bench._docs import add_write_option, publish
 from bench.api import revision
 
 log = logging.getLogger("bench.loop")
@@ -243,7 +243,7 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=10, help="measured seconds with no load, per engine")
     parser.add_argument("--texts", type=int, default=4, help="distinct 5 MiB texts the heavy client cycles through")
     parser.add_argument("--project", type=Path, default=PROJECT, help="the checkout whose server is measured")
-    parser.add_argument("--write", action="store_true", help="also write the section of docs/benchmarks.md")
+    add_write_option(parser)
     args = parser.parse_args()
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     load_before, code = os.getloadavg()[0], revision()
@@ -263,10 +263,7 @@ def main() -> None:
             table(results),
         ]
     )
-    log.info("\n%s", markdown)
-    if args.write:
-        replace_section(SECTION, markdown)
-        log.info("written to docs/benchmarks.md")
+    publish(SECTION, markdown, write=args.write)
 
 
 if __name__ == "__main__":
