@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +25,7 @@ from app.services.sessions import ClientInfo, NewSession, SessionPolicy, start_s
 from app.services.throttle import AuthThrottle
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _INVALID = "Invalid email or password"
 
 
@@ -46,9 +48,9 @@ class SignedIn:
     new_session: NewSession
 
 
-async def _throttled(ctx: AuthContext, check: Awaitable[None], details: dict[str, str]) -> None:
+async def _throttled(ctx: AuthContext, check: Awaitable[T], details: dict[str, str]) -> T:
     try:
-        await check
+        return await check
     except TooManyRequests:
         audit.record_refusal(ctx.session, ctx.db, "auth.throttled", actor=None, details=details)
         raise
@@ -81,15 +83,15 @@ async def signup(ctx: AuthContext, *, user_in: UserCreate, previous_token: str |
 
 
 async def login(ctx: AuthContext, *, credentials: LoginIn, previous_token: str | None) -> SignedIn:
-    await _throttled(
+    attempt = await _throttled(
         ctx,
-        ctx.throttle.check_login(email=credentials.email, ip=ctx.client.ip),
+        ctx.throttle.begin_login(email=credentials.email, ip=ctx.client.ip),
         {"kind": "login", "email": credentials.email},
     )
     user = await user_crud.get_user_by_email(session=ctx.session, email=credentials.email)
     # An unknown email is checked against a dummy hash: both paths cost one verification.
     if not await ctx.passwords.verify(user.password_hash if user else None, credentials.password) or user is None:
-        await ctx.throttle.login_failed(email=credentials.email, ip=ctx.client.ip)
+        await attempt.failed()
         audit.record_refusal(
             ctx.session,
             ctx.db,
@@ -98,7 +100,7 @@ async def login(ctx: AuthContext, *, credentials: LoginIn, previous_token: str |
             details={"email": credentials.email},
         )
         raise Unauthorized(_INVALID, code="invalid_credentials")
-    await ctx.throttle.login_succeeded(email=credentials.email)
+    await attempt.succeeded()
     if ctx.passwords.needs_rehash(user.password_hash):
         # Parameters were raised since this hash was made: store one at today's cost.
         user.password_hash = await ctx.passwords.hash(credentials.password)
@@ -131,14 +133,14 @@ async def change_password(
     if user is None:
         raise Unauthorized("Sign in to continue")
     _refuse_password_of(user, change.new_password)
-    await _throttled(ctx, ctx.throttle.check_login(email=user.email, ip=ctx.client.ip), {"kind": "password"})
+    attempt = await _throttled(ctx, ctx.throttle.begin_login(email=user.email, ip=ctx.client.ip), {"kind": "password"})
     if not await ctx.passwords.verify(user.password_hash, change.current_password):
-        await ctx.throttle.login_failed(email=user.email, ip=ctx.client.ip)
+        await attempt.failed()
         audit.record_refusal(
             ctx.session, ctx.db, "auth.password_change_failed", actor=_actor(user), target=("user", user.id)
         )
         raise Unauthorized("The current password is wrong", code="invalid_credentials")
-    await ctx.throttle.login_succeeded(email=user.email)
+    await attempt.succeeded()
     user.password_hash = await ctx.passwords.hash(change.new_password)
     await session_crud.delete_user_sessions(session=ctx.session, user_id=user.id)
     await audit.record(ctx.session, "auth.password_changed", actor=_actor(user), target=("user", user.id))
