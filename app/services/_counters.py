@@ -89,15 +89,24 @@ class FailureDelay:
         attempt = await self.storage.incr(f"{self.name}:n:{ident}", FAILURE_MEMORY_SECONDS)
         if attempt < self.free:
             return False
-        rest = f"{self.name}:rest:{ident}"
-        if await self.storage.get(rest) > 0:
+        rest, turn = f"{self.name}:rest:{ident}", f"{self.name}:turn:{ident}"
+        if await self._resting(rest):
             await self.give_back(ident)
             raise Refused(self.name, await self.storage.get_expiry(rest) - time.time())
-        if await self.storage.incr(f"{self.name}:turn:{ident}", self.TURN_SECONDS) != 1:
+        if await self.storage.incr(turn, self.TURN_SECONDS) != 1:
             await self.give_back(ident)
             # Another attempt runs; if it fails, the delay starts then.
             raise Refused(self.name, self._delay(attempt))
+        # The holder before may have failed (and so started a delay) between the first look and
+        # taking the turn: it starts the delay before it lets the turn go, so look again.
+        if await self._resting(rest):
+            await self.storage.clear(turn)
+            await self.give_back(ident)
+            raise Refused(self.name, await self.storage.get_expiry(rest) - time.time())
         return True
+
+    async def _resting(self, rest: str) -> bool:
+        return await self.storage.get(rest) > 0
 
     async def give_back(self, ident: str) -> None:
         """Uncount an attempt that never ran (another limit refused it)."""
