@@ -30,6 +30,7 @@ from app.api.v1 import HOT_ROUTES, PREFIX, ROUTERS
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.core.security import Passwords
+from app.core.signing import DeviceCookies, secret_key
 from app.db.checks import refuse_schema_not_at_head
 from app.db.migrate import MIGRATED_ENV, upgrade_report, upgrade_to_head
 from app.db.session import Database
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        app.state.device_cookies = DeviceCookies(secret_key(settings))
         if os.environ.get(MIGRATED_ENV) == "1":
             pass  # `lekhamudra serve` migrated, or checked the schema, before starting this process
         elif settings.migrate_on_start:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -85,6 +86,7 @@ def serve(
     env |= {
         "DATABASE_URL": database_url,
         "ENV": "prod",
+        "SECRET_KEY": secrets.token_urlsafe(32),
         "COOKIE_SECURE": "false",
         "EMBEDDED_WORKER": "false",
         "LOG_LEVEL": "WARNING",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "embedded_worker": False,
         **overrides,
     }
+    if values["env"] == "prod":  # which refuses to start without a key of its own
+        values.setdefault("secret_key", secrets.token_urlsafe(32))
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
@@ -124,6 +127,11 @@ async def new_client(app: FastAPI) -> AsyncIterator[ClientFactory]:
 @pytest.fixture
 def client(new_client: ClientFactory) -> httpx.AsyncClient:
     return new_client()
+
+
+def set_cookie(response: httpx.Response, name: str = "session_id") -> str | None:
+    """The response's Set-Cookie header for one cookie (sign-ins also set the `device` cookie)."""
+    return next((h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")), None)
 
 
 def unique_email(prefix: str = "user") -> str:

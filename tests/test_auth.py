@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from app.core.security import SESSION_COOKIE
 from app.models import Session, User
 from app.models.base import utcnow
-from tests.conftest import PASSWORD, ClientFactory, SignUp, unique_email
+from tests.conftest import PASSWORD, ClientFactory, SignUp, set_cookie, unique_email
 
 SIGNUP = "/api/v1/auth/signup"
 LOGIN = "/api/v1/auth/login"
@@ -21,7 +21,8 @@ ME = "/api/v1/auth/me"
 
 
 def cookie_attributes(response: httpx.Response) -> dict[str, str]:
-    header = response.headers["set-cookie"]
+    header = set_cookie(response)
+    assert header is not None
     first, *rest = [part.strip() for part in header.split(";")]
     name, _, value = first.partition("=")
     attrs = {"name": name, "value": value}
@@ -70,7 +71,7 @@ async def test_signup_accepts_a_percent_encoded_form(client: httpx.AsyncClient) 
 async def test_session_cookie_attributes(client: httpx.AsyncClient) -> None:
     response = await client.post(SIGNUP, json={"email": unique_email(), "password": PASSWORD})
 
-    header = response.headers["set-cookie"]
+    header = set_cookie(response) or ""
     assert "HttpOnly" in header
     assert "SameSite=Lax" in header
     assert "Path=/" in header
@@ -95,7 +96,7 @@ async def test_session_cookie_is_secure_in_prod(database_url, tmp_path) -> None:
         finally:
             await _empty_tables(app)
     assert response.status_code == 201
-    assert "Secure" in response.headers["set-cookie"].split("; ")
+    assert "Secure" in (set_cookie(response) or "").split("; ")
 
 
 async def test_session_table_stores_only_the_token_hash(app, client: httpx.AsyncClient) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import secrets
+import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -11,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from app.core.config import Settings, load_settings
+from app.core.signing import secret_key
 from app.db.migrate import PROJECT_ROOT
-from tests.conftest import PASSWORD, make_settings, unique_email
+from tests.conftest import PASSWORD, make_settings, set_cookie, unique_email
 
 SETTING_VARS = (
     "ENV",
@@ -31,7 +35,10 @@ SETTING_VARS = (
     "MAX_REQUEST_BYTES",
     "DB_POOL_SIZE",
     "DB_DRIVER_POOL_SIZE",
+    "SECRET_KEY",
 )
+# ENV=prod refuses to start without a key of its own.
+A_KEY = secrets.token_urlsafe(32)
 
 
 @pytest.fixture(autouse=True)
@@ -194,6 +201,61 @@ def test_a_database_url_naming_its_database_is_accepted(monkeypatch: pytest.Monk
     assert load_settings(_env_file=None).database_url == url
 
 
+@pytest.mark.parametrize("value", [None, "", "change-me", "CHANGEME", "secret", "too-short-to-be-random"])
+def test_prod_without_a_real_secret_key_exits_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    monkeypatch.setenv("ENV", "prod")
+    if value is not None:
+        monkeypatch.setenv("SECRET_KEY", value)
+
+    with pytest.raises(SystemExit) as exited:
+        load_settings(_env_file=None)
+
+    message = str(exited.value.code)
+    assert "\n" not in message
+    assert message.startswith("lekhamudra: invalid configuration: SECRET_KEY:")
+    assert not value or value not in message
+
+
+def test_a_secret_key_never_shows_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENV", "prod")
+    monkeypatch.setenv("SECRET_KEY", A_KEY)
+
+    assert A_KEY not in repr(load_settings(_env_file=None))
+
+
+@pytest.mark.parametrize("env", ["dev", "test"])
+def test_without_a_secret_key_dev_and_test_make_one_in_data_dir_that_only_its_owner_reads(
+    tmp_path: Path, env: str
+) -> None:
+    data_dir = tmp_path / "data"
+    settings = Settings(_env_file=None, env=env, data_dir=data_dir)  # type: ignore[call-arg]
+
+    first, again = secret_key(settings), secret_key(settings)
+
+    assert first == again and len(first) >= 32
+    assert stat.S_IMODE((data_dir / "secret_key").stat().st_mode) == 0o600
+    assert [p.name for p in data_dir.iterdir()] == ["secret_key"]
+
+
+def test_server_processes_starting_at_once_on_one_data_dir_agree_on_the_key(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in SETTING_VARS}
+    env.update(ENV="dev", DATA_DIR=str(tmp_path))
+    script = "from app.core.config import get_settings; from app.core.signing import secret_key; "
+    script += "print(secret_key(get_settings()))"
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+
+    keys = {process.communicate(timeout=120)[0].strip() for process in processes}
+
+    assert [process.returncode for process in processes] == [0] * 6
+    assert keys == {(tmp_path / "secret_key").read_text().strip()}
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
+
+
 def test_postgres_db_without_host_is_refused_naming_postgres_host(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POSTGRES_DB", "lekhamudra")
 
@@ -203,9 +265,10 @@ def test_postgres_db_without_host_is_refused_naming_postgres_host(monkeypatch: p
     assert "POSTGRES_HOST" in str(exited.value.code)
 
 
-def test_bad_value_stops_app_import_with_one_line_on_stderr(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("env_value", "named"), [("staging", "ENV:"), ("prod", "SECRET_KEY:")])
+def test_bad_value_stops_app_import_with_one_line_on_stderr(tmp_path: Path, env_value: str, named: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in SETTING_VARS}
-    env.update(ENV="staging", DATA_DIR=str(tmp_path))
+    env.update(ENV=env_value, DATA_DIR=str(tmp_path))
 
     result = subprocess.run(
         ["uv", "run", "python", "-c", "import main"],
@@ -220,7 +283,7 @@ def test_bad_value_stops_app_import_with_one_line_on_stderr(tmp_path: Path) -> N
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
-    assert "ENV:" in lines[0]
+    assert named in lines[0]
     assert "Traceback" not in result.stderr
 
 
@@ -241,6 +304,7 @@ def test_secure_cookies_default_on_only_in_prod(
     monkeypatch: pytest.MonkeyPatch, env: str, cookie_secure: str | None, expected: bool
 ) -> None:
     monkeypatch.setenv("ENV", env)
+    monkeypatch.setenv("SECRET_KEY", A_KEY)
     if cookie_secure is not None:
         monkeypatch.setenv("COOKIE_SECURE", cookie_secure)
 
@@ -263,7 +327,7 @@ async def test_session_cookie_is_secure_only_in_prod(client: httpx.AsyncClient, 
     response = await client.post("/api/v1/auth/signup", json={"email": unique_email("cookie"), "password": PASSWORD})
 
     assert response.status_code == 201, response.text
-    attributes = [a.strip().lower() for a in response.headers["set-cookie"].split(";")]
+    attributes = [a.strip().lower() for a in (set_cookie(response) or "").split(";")]
     assert ("secure" in attributes) is secure
 
 
@@ -295,12 +359,14 @@ def test_migrations_run_on_start_only_in_dev_by_default(
     monkeypatch: pytest.MonkeyPatch, env: str, expected: bool
 ) -> None:
     monkeypatch.setenv("ENV", env)
+    monkeypatch.setenv("SECRET_KEY", A_KEY)
 
     assert Settings(_env_file=None).migrate_on_start is expected  # type: ignore[call-arg]
 
 
 def test_auto_migrate_overrides_the_env_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENV", "prod")
+    monkeypatch.setenv("SECRET_KEY", A_KEY)
     monkeypatch.setenv("AUTO_MIGRATE", "true")
 
     assert Settings(_env_file=None).migrate_on_start is True  # type: ignore[call-arg]

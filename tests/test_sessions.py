@@ -17,7 +17,7 @@ from sqlalchemy import event, func, insert, select
 from app.core.security import SESSION_COOKIE
 from app.models import Document, Session, User
 from main import create_app
-from tests.conftest import PASSWORD, ClientFactory, SignUp, make_settings, unique_email
+from tests.conftest import PASSWORD, ClientFactory, SignUp, make_settings, set_cookie, unique_email
 
 ME = "/api/v1/auth/me"
 LOGIN = "/api/v1/auth/login"
@@ -50,7 +50,7 @@ async def authenticated(client: httpx.AsyncClient) -> bool:
 
 
 def cookie_max_age(response: httpx.Response) -> int | None:
-    header = response.headers.get("set-cookie")
+    header = set_cookie(response)
     if not header:
         return None
     attrs = dict(part.strip().partition("=")[::2] for part in header.split(";"))

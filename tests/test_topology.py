@@ -5,6 +5,7 @@ both."""
 
 from __future__ import annotations
 
+import secrets
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ def topology(tmp_path: Path, postgres_url: str, redis_url: str, s3_endpoint: str
         "S3_ALLOW_HTTP": "true",
         "EMBEDDED_WORKER": "false",
         "ENV": "prod",
+        "SECRET_KEY": secrets.token_urlsafe(32),  # one for both API processes, as a deployment has
         "COOKIE_SECURE": "false",
         "LOG_LEVEL": "WARNING",
     }

@@ -20,6 +20,7 @@ from app.core.security import (
     session_cookie_header,
     session_cookie_name,
 )
+from app.core.signing import DeviceCookies
 from app.crud.session import SessionUser
 from app.crud.visibility import Permission
 from app.db.session import Database
@@ -75,6 +76,10 @@ async def get_throttle(request: Request) -> AuthThrottle:
     return request.app.state.throttle
 
 
+async def get_device_cookies(request: Request) -> DeviceCookies:
+    return request.app.state.device_cookies
+
+
 async def get_now(request: Request) -> datetime:
     return request.app.state.clock()
 
@@ -115,6 +120,7 @@ ClientDep = Annotated[ClientInfo, Depends(get_client)]
 SessionTokenDep = Annotated[str | None, Depends(get_session_token)]
 PolicyDep = Annotated[SessionPolicy, Depends(get_policy)]
 ThrottleDep = Annotated[AuthThrottle, Depends(get_throttle)]
+DeviceCookiesDep = Annotated[DeviceCookies, Depends(get_device_cookies)]
 
 
 def actor_of(user: SessionUser) -> Actor:

@@ -1,6 +1,7 @@
 """Settings, read once from the environment (and `.env` when present).
 
-Groups: runtime (ENV, LOG_LEVEL), database, HTTP (origins, cookies, limits), passwords.
+Groups: runtime (ENV, LOG_LEVEL, SECRET_KEY), database, HTTP (origins, cookies, limits), throttling,
+passwords.
 A bad value stops start-up with one line naming the variable (see `load_settings`).
 """
 
@@ -14,8 +15,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Values copied from examples and tutorials: outside dev and test they are refused like no key at all.
+PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "change_me", "secret", "secret-key", "dev", "test", "xxx"})
+MIN_SECRET_KEY_LENGTH = 32
 
 
 def _origin_of(url: str) -> str:
@@ -59,6 +64,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     data_dir: Path = Path("./data")
+    # Signs device cookies. Required in prod; in dev and test, when unset, a random key is made
+    # once under DATA_DIR (app.core.signing) so that every process of one server agrees.
+    secret_key: SecretStr | None = None
 
     # Database: DATABASE_URL wins; else POSTGRES_*; else SQLite under DATA_DIR.
     database_url: str | None = None
@@ -138,6 +146,18 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(default=1, ge=1)
     # Hashes at once per process: leave a core for serving reads during a login storm.
     max_concurrent_hashes: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if info.data.get("env") != "prod":  # dev, test, or an ENV already refused on its own
+            return value or None
+        key = value.get_secret_value() if value else ""
+        if not key:
+            raise ValueError("required when ENV=prod: a long random string, e.g. from `openssl rand -base64 48`")
+        if key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"must be {MIN_SECRET_KEY_LENGTH} or more random characters, not a placeholder")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

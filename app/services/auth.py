@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Invalid, TooManyRequests, Unauthorized
 from app.core.security import Passwords, token_digest
+from app.core.signing import DeviceCookies
 from app.crud import session as session_crud
 from app.crud import user as user_crud
 from app.db.session import Database
@@ -37,6 +38,7 @@ class AuthContext:
     db: Database
     passwords: Passwords
     throttle: AuthThrottle
+    devices: DeviceCookies
     policy: SessionPolicy
     client: ClientInfo
     now: datetime
@@ -46,6 +48,9 @@ class AuthContext:
 class SignedIn:
     user: User
     new_session: NewSession
+    # This browser's new device cookie: it signed in as `user`, so its logins to this account
+    # are no longer held by the account's delay for untrusted browsers.
+    device_cookie: str
 
 
 async def _throttled(ctx: AuthContext, check: Awaitable[T], details: dict[str, str]) -> T:
@@ -70,7 +75,7 @@ async def _signed_in(ctx: AuthContext, user: User, action: str, previous_token: 
         now=ctx.now,
         policy=ctx.policy,
     )
-    return SignedIn(user=user, new_session=new)
+    return SignedIn(user=user, new_session=new, device_cookie=ctx.devices.issue(user.id))
 
 
 async def signup(ctx: AuthContext, *, user_in: UserCreate, previous_token: str | None) -> SignedIn:
@@ -82,13 +87,16 @@ async def signup(ctx: AuthContext, *, user_in: UserCreate, previous_token: str |
     return await _signed_in(ctx, user, "auth.signup", previous_token)
 
 
-async def login(ctx: AuthContext, *, credentials: LoginIn, previous_token: str | None) -> SignedIn:
+async def login(
+    ctx: AuthContext, *, credentials: LoginIn, previous_token: str | None, device_cookie: str | None
+) -> SignedIn:
+    user = await user_crud.get_user_by_email(session=ctx.session, email=credentials.email)
+    device = ctx.devices.device_of(device_cookie, user.id if user else None)
     attempt = await _throttled(
         ctx,
-        ctx.throttle.begin_login(email=credentials.email, ip=ctx.client.ip),
+        ctx.throttle.begin_login(email=credentials.email, ip=ctx.client.ip, device=device),
         {"kind": "login", "email": credentials.email},
     )
-    user = await user_crud.get_user_by_email(session=ctx.session, email=credentials.email)
     # An unknown email is checked against a dummy hash: both paths cost one verification.
     if not await ctx.passwords.verify(user.password_hash if user else None, credentials.password) or user is None:
         await attempt.failed()
@@ -125,15 +133,17 @@ def _refuse_password_of(user: User, password: str) -> None:
 
 
 async def change_password(
-    ctx: AuthContext, *, user_id: uuid.UUID, change: PasswordChange, current_token: str | None
+    ctx: AuthContext, *, user_id: uuid.UUID, session_id: uuid.UUID, change: PasswordChange, current_token: str | None
 ) -> NewSession:
-    """Check the current password (throttled like login), store the new one, end every other
-    session, and give this browser a fresh token."""
+    """Check the current password (failures delayed like a login's, per session), store the new
+    one, end every other session, and give this browser a fresh token."""
     user = await user_crud.get_user(session=ctx.session, user_id=user_id)
     if user is None:
         raise Unauthorized("Sign in to continue")
     _refuse_password_of(user, change.new_password)
-    attempt = await _throttled(ctx, ctx.throttle.begin_login(email=user.email, ip=ctx.client.ip), {"kind": "password"})
+    attempt = await _throttled(
+        ctx, ctx.throttle.begin_password_change(session_id=str(session_id)), {"kind": "password"}
+    )
     if not await ctx.passwords.verify(user.password_hash, change.current_password):
         await attempt.failed()
         audit.record_refusal(

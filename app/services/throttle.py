@@ -1,9 +1,14 @@
 """Login and sign-up throttling, on the `limits` library's storage (memory, or Redis to share counts).
 
-- Failed logins per email key (app.core.emails; whether or not the account exists): the first N
-  are free, then one attempt per delay that doubles per further failure, up to a cap. There is no
-  hard lock: an attacker can delay a victim's login by at most the cap.
-- Failed logins per client IP in a sliding one-minute window; sign-ups per IP per hour.
+- Failed logins per email key (app.core.emails; whether or not the account exists) from browsers
+  without a device cookie for that account: the first N are free, then one attempt per delay that
+  doubles per further failure, up to a cap. There is no hard lock.
+- A browser with a device cookie for the account (app.core.signing) is not held by that: its
+  own failures count against its cookie alone, with the same delays. So an attacker who keeps
+  an email throttled does not keep its owner out (OWASP's device cookies).
+- A wrong current password on a password change counts against that session alone.
+- Failed logins per client IP in a sliding one-minute window (browsers with a device cookie
+  for the account they sign in to are not counted); sign-ups per IP per hour.
 
 Each attempt is counted before its password is checked (app.services._counters), so concurrent
 guesses cannot all slip past a limit, and given back when it succeeds: only failures count, so
@@ -75,7 +80,10 @@ class AuthThrottle:
         options = {"implementation": "redispy", "key_prefix": key_prefix} if url.startswith("async+redis") else {}
         self.storage = storage or storage_from_string(url, **options)
         delays = {"base": settings.login_delay_base_seconds, "cap": settings.login_delay_cap_seconds}
-        self.emails = FailureDelay(self.storage, "login-email", free=settings.login_failures_before_delay, **delays)
+        free = settings.login_failures_before_delay
+        self.emails = FailureDelay(self.storage, "login-email", free=free, **delays)
+        self.devices = FailureDelay(self.storage, "login-device", free=free, **delays)
+        self.sessions = FailureDelay(self.storage, "password-session", free=free, **delays)
         self.ip_login_failures = SlidingWindow(
             self.storage, "login-ip", settings.login_failures_per_ip_per_minute, clock
         )
@@ -83,9 +91,12 @@ class AuthThrottle:
         self.signups = RateLimitItemPerHour(settings.signups_per_ip_per_hour, namespace="signup-ip")
         self.link_accesses = RateLimitItemPerMinute(settings.link_accesses_per_minute, namespace="link")
 
-    async def begin_login(self, *, email: str, ip: str | None) -> Attempt:
-        """Count a login attempt against this IP and this email before its password is checked;
-        TooManyRequests (nothing counted) while either is at its limit."""
+    async def begin_login(self, *, email: str, ip: str | None, device: str | None = None) -> Attempt:
+        """Count a login attempt before its password is checked: against the device cookie's nonce
+        when the browser has one for this account, else against this IP and this email;
+        TooManyRequests (nothing counted) while any is at its limit."""
+        if device is not None:
+            return await self._begin(self.devices, _key(device))
         held: list[tuple[SlidingWindow, str]] = []
         try:
             if ip:
@@ -96,6 +107,18 @@ class AuthThrottle:
                 await window.give_back(key)
             self._refuse(refused.limit, refused.retry_after)
         return Attempt(self.emails, _email_key(email), turn, held)
+
+    async def begin_password_change(self, *, session_id: str) -> Attempt:
+        """Count a check of the current password against this session alone: whoever keeps the
+        account's email throttled cannot stop its owner changing the password."""
+        return await self._begin(self.sessions, _key(session_id))
+
+    async def _begin(self, delay: FailureDelay, ident: str) -> Attempt:
+        try:
+            turn = await delay.take(ident)
+        except Refused as refused:
+            self._refuse(refused.limit, refused.retry_after)
+        return Attempt(delay, ident, turn)
 
     async def check_signup(self, *, ip: str | None) -> None:
         """Count a sign-up attempt from this IP; refuse past the hourly limit."""

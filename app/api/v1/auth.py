@@ -12,6 +12,7 @@ from app.api.deps import (
     ClientDep,
     CurrentUser,
     DatabaseDep,
+    DeviceCookiesDep,
     JsonBody,
     NowDep,
     OptionalUser,
@@ -29,6 +30,7 @@ from app.api.responses import model_response
 from app.core.config import Settings
 from app.core.errors import NotFound
 from app.core.security import clear_session_cookie_header, session_cookie_header
+from app.core.signing import DEVICE_COOKIE, device_cookie_header
 from app.schemas.common import error_responses
 from app.schemas.user import AuthState, LoginIn, PasswordChange, SessionRead, UserCreate, UserRead
 from app.services import auth as auth_service
@@ -44,12 +46,20 @@ async def auth_context(
     db: DatabaseDep,
     passwords: PasswordsDep,
     throttle: ThrottleDep,
+    devices: DeviceCookiesDep,
     policy: PolicyDep,
     client: ClientDep,
     now: NowDep,
 ) -> AuthContext:
     return AuthContext(
-        session=session, db=db, passwords=passwords, throttle=throttle, policy=policy, client=client, now=now
+        session=session,
+        db=db,
+        passwords=passwords,
+        throttle=throttle,
+        devices=devices,
+        policy=policy,
+        client=client,
+        now=now,
     )
 
 
@@ -71,6 +81,7 @@ def _signed_in(
     body = AuthState(authenticated=True, user=UserRead.model_validate(signed_in.user))
     response = JSONResponse(body.model_dump(mode="json"), status_code=status_code)
     _set_session_cookie(response, signed_in.new_session, ctx, settings)
+    response.headers.append("set-cookie", device_cookie_header(signed_in.device_cookie, secure=settings.secure_cookies))
     return response
 
 
@@ -97,8 +108,8 @@ HOT = (HotRoute(route_of(router.routes, me), _hot_me),)
     openapi_extra=json_or_form_openapi(UserCreate),
 )
 async def signup(request: Request, ctx: AuthContextDep, settings: SettingsDep, token: SessionTokenDep) -> JSONResponse:
-    """Create an account and sign in (sets the session cookie: `__Host-session_id` when Secure,
-    else `session_id`)."""
+    """Create an account and sign in (sets the session cookie, `__Host-session_id` when Secure,
+    else `session_id`, and this browser's `device` cookie)."""
     user_in = await parse_json_or_form(request, UserCreate)
     signed_in = await auth_service.signup(ctx, user_in=user_in, previous_token=token)
     return _signed_in(signed_in, ctx, settings, status.HTTP_201_CREATED)
@@ -111,9 +122,14 @@ async def signup(request: Request, ctx: AuthContextDep, settings: SettingsDep, t
     openapi_extra=json_or_form_openapi(LoginIn),
 )
 async def login(request: Request, ctx: AuthContextDep, settings: SettingsDep, token: SessionTokenDep) -> JSONResponse:
-    """Sign in with `email` (or a form's `username`) and `password`; a fresh session every time."""
+    """Sign in with `email` (or a form's `username`) and `password`; a fresh session every time.
+
+    A `device` cookie from an earlier sign-in to this account lets this browser in while the
+    account is throttled for other browsers; a new one comes with every success."""
     credentials = await parse_json_or_form(request, LoginIn, username_is_email=True)
-    signed_in = await auth_service.login(ctx, credentials=credentials, previous_token=token)
+    signed_in = await auth_service.login(
+        ctx, credentials=credentials, previous_token=token, device_cookie=request.cookies.get(DEVICE_COOKIE)
+    )
     return _signed_in(signed_in, ctx, settings, status.HTTP_200_OK)
 
 
@@ -168,7 +184,9 @@ async def change_password(
     change: PasswordChange, user: CurrentUser, ctx: AuthContextDep, settings: SettingsDep, token: SessionTokenDep
 ) -> Response:
     """Change your password: every other session ends and this browser gets a fresh cookie."""
-    new = await auth_service.change_password(ctx, user_id=user.id, change=change, current_token=token)
+    new = await auth_service.change_password(
+        ctx, user_id=user.id, session_id=user.session_id, change=change, current_token=token
+    )
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     _set_session_cookie(response, new, ctx, settings)
     return response
