@@ -166,7 +166,7 @@ async def _create_user(*, email: str, password: str, full_name: str | None) -> s
             user = await create_user(
                 session=session,
                 email=user_in.email,
-                password_hash=await passwords.hash(user_in.password),
+                password_hash=await passwords.hash(user_in.password, anonymous=False),
                 full_name=user_in.full_name,
             )
             return f"{user.email} ({user.id})"

@@ -116,7 +116,7 @@ def password_hash() -> str:
         parallelism=fields["argon2_parallelism"].default,
         max_concurrent=1,
     )
-    return asyncio.run(passwords.hash(TEST_PASSWORD))
+    return asyncio.run(passwords.hash(TEST_PASSWORD, anonymous=False))
 
 
 def _rows(owners: list[uuid.UUID], documents: int) -> Iterator[tuple[uuid.UUID, str, str, datetime, datetime]]:

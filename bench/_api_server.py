@@ -95,6 +95,7 @@ def serve(
         "LOGIN_FAILURES_PER_IP_PER_MINUTE": HIGH_LIMIT,
         "SIGNUPS_PER_IP_PER_HOUR": HIGH_LIMIT,
         "LINK_ACCESSES_PER_MINUTE": HIGH_LIMIT,
+        "ANONYMOUS_HASHES_PER_IP_PER_MINUTE": HIGH_LIMIT,
     }
     command = ["uv", "run", "lekhamudra", "serve", "--port", str(port), "--workers", str(workers)]
     if pin:

@@ -462,11 +462,11 @@ async def test_password_hashing_runs_below_the_event_loops_priority() -> None:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
     hashing_thread = await passwords._run(niceness)
-    hashed = await passwords.hash("correct horse battery")
+    hashed = await passwords.hash("correct horse battery", anonymous=True)
 
     assert hashing_thread > niceness()
-    assert await passwords.verify(hashed, "correct horse battery") is True
-    assert await passwords.verify(hashed, "wrong horse battery") is False
+    assert await passwords.verify(hashed, "correct horse battery", anonymous=False) is True
+    assert await passwords.verify(hashed, "wrong horse battery", anonymous=True) is False
 
 
 # --- Hostile bodies and headers: a clear 4xx, never a 500 ------------------------------------------

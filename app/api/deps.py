@@ -90,6 +90,14 @@ async def get_session(request: Request, db: Annotated[Database, Depends(get_data
         yield session
 
 
+async def get_read_session(db: Annotated[Database, Depends(get_database)]) -> AsyncIterator[AsyncSession]:
+    """A unit of work that only reads, whatever the method: a POST that carries a share link's
+    password changes nothing, and on SQLite a write transaction would hold the database's write
+    lock while the password is checked."""
+    async with db.unit_of_work(write=False) as session:
+        yield session
+
+
 async def get_client(request: Request) -> ClientInfo:
     return ClientInfo(
         user_agent=request.headers.get("user-agent"),
@@ -116,6 +124,7 @@ NowDep = Annotated[datetime, Depends(get_now)]
 # scope="function": commit happens before the response goes out, so a failed commit is an error
 # response rather than a success the client already saw.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 ClientDep = Annotated[ClientInfo, Depends(get_client)]
 SessionTokenDep = Annotated[str | None, Depends(get_session_token)]
 PolicyDep = Annotated[SessionPolicy, Depends(get_policy)]

@@ -136,6 +136,12 @@ class Settings(BaseSettings):
     login_failures_per_ip_per_minute: int = Field(default=30, ge=1)
     signups_per_ip_per_hour: int = Field(default=10, ge=1)
     link_accesses_per_minute: int = Field(default=60, ge=1)
+    # Password hashes per client IP per minute for requests without a session (sign-ups, logins
+    # from browsers without a device cookie, share-link passwords); successful checks give theirs back.
+    anonymous_hashes_per_ip_per_minute: int = Field(default=40, ge=1)
+
+    # Sharing: live (unrevoked, unexpired) share links per document.
+    max_links_per_document: int = Field(default=20, ge=1)
 
     # Trash: documents trashed longer than this are purged by a daily task.
     trash_retention_days: int = Field(default=30, ge=1)
@@ -144,8 +150,9 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=19_456, ge=19_456)
     argon2_time_cost: int = Field(default=2, ge=2)
     argon2_parallelism: int = Field(default=1, ge=1)
-    # Hashes at once per process: leave a core for serving reads during a login storm.
-    max_concurrent_hashes: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1)
+    # Hashes at once per process: leave a core for serving reads during a login storm, and at
+    # least two threads, so that one is always left over from anonymous hashing for signed-in users.
+    max_concurrent_hashes: int = Field(default_factory=lambda: max(2, (os.cpu_count() or 2) - 1), ge=1)
 
     @field_validator("secret_key")
     @classmethod

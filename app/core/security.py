@@ -40,6 +40,12 @@ class Passwords:
 
     At most `max_concurrent` hashes run at once; each takes tens of milliseconds of CPU, so at the
     event loop's priority a burst of logins would starve every other request on the same core.
+
+    Work for requests without a session (sign-ups, logins from browsers without a device cookie,
+    share-link passwords) is `anonymous`: it may hold at most `anonymous_slots`, all threads but
+    one, and waits for a slot before it reaches the pool. However many anonymous hashes are
+    queued, a signed-in user's (a password change, a login from a trusted device) finds a free
+    thread at once; with a single thread, it waits behind one anonymous hash at most.
     """
 
     def __init__(self, *, memory_kib: int, time_cost: int, parallelism: int, max_concurrent: int) -> None:
@@ -47,21 +53,29 @@ class Passwords:
         self._executor = ThreadPoolExecutor(
             max_workers=max_concurrent, thread_name_prefix="argon2", initializer=_lower_thread_priority
         )
+        self.anonymous_slots = max(1, max_concurrent - 1)
+        self._anonymous = asyncio.Semaphore(self.anonymous_slots)
         # Unknown emails are verified against this so they cost the same as known ones.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    async def hash(self, password: str) -> str:
-        return await self._run(self._hasher.hash, password)
+    async def _run_in_lane(self, anonymous: bool, fn: Callable[..., T], *args: Any) -> T:
+        if not anonymous:
+            return await self._run(fn, *args)
+        async with self._anonymous:
+            return await self._run(fn, *args)
+
+    async def hash(self, password: str, *, anonymous: bool) -> str:
+        return await self._run_in_lane(anonymous, self._hasher.hash, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
 
-    async def verify(self, password_hash: str | None, password: str) -> bool:
+    async def verify(self, password_hash: str | None, password: str, *, anonymous: bool) -> bool:
         target = password_hash or self._dummy_hash
-        ok = await self._run(self._verify, target, password)
+        ok = await self._run_in_lane(anonymous, self._verify, target, password)
         return ok and password_hash is not None
 
     def _verify(self, password_hash: str, password: str) -> bool:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -118,6 +118,22 @@ async def create_link(
     session.add(link)
     await session.flush()
     return link
+
+
+async def count_live_links(*, session: AsyncSession, document_id: uuid.UUID, now: datetime) -> int:
+    """Links not revoked and not expired. On PostgreSQL the document's row is locked first, so
+    two creations at once count one after the other (SQLite's writers already queue)."""
+    await session.execute(select(Document.id).where(Document.id == document_id).with_for_update())
+    live = (
+        select(func.count())
+        .select_from(ShareLink)
+        .where(
+            ShareLink.document_id == document_id,
+            ShareLink.revoked_at.is_(None),
+            or_(ShareLink.expires_at.is_(None), ShareLink.expires_at > now),
+        )
+    )
+    return await session.scalar(live) or 0
 
 
 async def list_links(*, session: AsyncSession, document_id: uuid.UUID) -> list[ShareLink]:

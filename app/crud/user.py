@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,10 @@ async def get_user_by_email(*, session: AsyncSession, email: str) -> User | None
 
 async def get_user(*, session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+async def set_password_hash(*, session: AsyncSession, user_id: uuid.UUID, password_hash: str) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))
 
 
 async def create_user(*, session: AsyncSession, email: str, password_hash: str, full_name: str | None) -> User:

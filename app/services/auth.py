@@ -80,7 +80,7 @@ async def _signed_in(ctx: AuthContext, user: User, action: str, previous_token: 
 
 async def signup(ctx: AuthContext, *, user_in: UserCreate, previous_token: str | None) -> SignedIn:
     await _throttled(ctx, ctx.throttle.check_signup(ip=ctx.client.ip), {"kind": "signup"})
-    password_hash = await ctx.passwords.hash(user_in.password)
+    password_hash = await ctx.passwords.hash(user_in.password, anonymous=True)
     user = await user_crud.create_user(
         session=ctx.session, email=user_in.email, password_hash=password_hash, full_name=user_in.full_name
     )
@@ -90,7 +90,10 @@ async def signup(ctx: AuthContext, *, user_in: UserCreate, previous_token: str |
 async def login(
     ctx: AuthContext, *, credentials: LoginIn, previous_token: str | None, device_cookie: str | None
 ) -> SignedIn:
-    user = await user_crud.get_user_by_email(session=ctx.session, email=credentials.email)
+    # Read apart from the request's unit of work, which writes: on SQLite its first statement
+    # takes the database's write lock, and no write anywhere should wait out a password check.
+    async with ctx.db.unit_of_work(write=False) as read:
+        user = await user_crud.get_user_by_email(session=read, email=credentials.email)
     device = ctx.devices.device_of(device_cookie, user.id if user else None)
     attempt = await _throttled(
         ctx,
@@ -98,7 +101,8 @@ async def login(
         {"kind": "login", "email": credentials.email},
     )
     # An unknown email is checked against a dummy hash: both paths cost one verification.
-    if not await ctx.passwords.verify(user.password_hash if user else None, credentials.password) or user is None:
+    password_hash = user.password_hash if user else None
+    if not await ctx.passwords.verify(password_hash, credentials.password, anonymous=device is None) or user is None:
         await attempt.failed()
         audit.record_refusal(
             ctx.session,
@@ -111,7 +115,8 @@ async def login(
     await attempt.succeeded()
     if ctx.passwords.needs_rehash(user.password_hash):
         # Parameters were raised since this hash was made: store one at today's cost.
-        user.password_hash = await ctx.passwords.hash(credentials.password)
+        new_hash = await ctx.passwords.hash(credentials.password, anonymous=False)
+        await user_crud.set_password_hash(session=ctx.session, user_id=user.id, password_hash=new_hash)
         log.info("auth.password_rehashed user_id=%s", user.id)
     return await _signed_in(ctx, user, "auth.login", previous_token)
 
@@ -144,14 +149,14 @@ async def change_password(
     attempt = await _throttled(
         ctx, ctx.throttle.begin_password_change(session_id=str(session_id)), {"kind": "password"}
     )
-    if not await ctx.passwords.verify(user.password_hash, change.current_password):
+    if not await ctx.passwords.verify(user.password_hash, change.current_password, anonymous=False):
         await attempt.failed()
         audit.record_refusal(
             ctx.session, ctx.db, "auth.password_change_failed", actor=_actor(user), target=("user", user.id)
         )
         raise Unauthorized("The current password is wrong", code="invalid_credentials")
     await attempt.succeeded()
-    user.password_hash = await ctx.passwords.hash(change.new_password)
+    user.password_hash = await ctx.passwords.hash(change.new_password, anonymous=False)
     await session_crud.delete_user_sessions(session=ctx.session, user_id=user.id)
     await audit.record(ctx.session, "auth.password_changed", actor=_actor(user), target=("user", user.id))
     return await start_session(

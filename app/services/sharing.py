@@ -18,6 +18,7 @@ from app.schemas.sharing import LinkCreate, MemberRead
 from app.services import audit
 from app.services.audit import document_target
 from app.services.documents import Access
+from app.services.throttle import AuthThrottle
 
 
 async def list_members(*, session: AsyncSession, access: Access) -> list[MemberRead]:
@@ -86,12 +87,18 @@ class NewLink:
 
 
 async def create_link(
-    *, session: AsyncSession, passwords: Passwords, access: Access, link_in: LinkCreate, now: datetime
+    *, session: AsyncSession, passwords: Passwords, access: Access, link_in: LinkCreate, now: datetime, limit: int
 ) -> NewLink:
+    """A new link; 409 `too_many_links` while the document has `limit` live ones (links cost
+    their creator nothing, and each is one more door for guesses)."""
     if link_in.expires_at is not None and link_in.expires_at <= now:
         raise Invalid("expires_at must be in the future", code="validation_error")
+    if await sharing_crud.count_live_links(session=session, document_id=access.document.id, now=now) >= limit:
+        raise Conflict(
+            f"This document already has {limit} live links: revoke one first", code="too_many_links", limit=limit
+        )
     token = new_session_token()
-    password_hash = await passwords.hash(link_in.password) if link_in.password else None
+    password_hash = await passwords.hash(link_in.password, anonymous=False) if link_in.password else None
     link = await sharing_crud.create_link(
         session=session,
         document_id=access.document.id,
@@ -132,17 +139,25 @@ async def open_link(
     session: AsyncSession,
     db: Database,
     passwords: Passwords,
+    throttle: AuthThrottle,
     token: str,
     password: str | None,
+    ip: str | None,
     now: datetime,
     kind: str,
 ) -> Document:
     """The document behind a live link; 404 for anything else (unknown, expired, revoked, trashed,
     wrong password), every refusal audited on its own."""
     token_hash = token_digest(token)
-    found = await sharing_crud.get_link_by_token_hash(session=session, token_hash=token_hash) if token_hash else None
+    found = None
+    if token_hash:
+        # Looked up in a transaction of its own, ended before the password is checked: the
+        # request's session takes a pooled connection only afterwards, so a flood of guesses
+        # waiting for the hashing threads holds none.
+        async with db.unit_of_work(write=False) as lookup:
+            found = await sharing_crud.get_link_by_token_hash(session=lookup, token_hash=token_hash)
     refusal = _refusal(found, now)
-    if refusal is None and found is not None and not await _password_ok(passwords, found[0], password):
+    if refusal is None and found is not None and not await _password_ok(passwords, throttle, found[0], password, ip):
         refusal = "wrong_password"
     if found is None or refusal is not None:
         target = document_target(found[1].id) if found else None
@@ -168,10 +183,19 @@ async def open_link(
     return document
 
 
-async def _password_ok(passwords: Passwords, link: ShareLink, password: str | None) -> bool:
+async def _password_ok(
+    passwords: Passwords, throttle: AuthThrottle, link: ShareLink, password: str | None, ip: str | None
+) -> bool:
     if link.password_hash is None:
         return True
-    return bool(password) and await passwords.verify(link.password_hash, password or "")
+    if not password:
+        return False
+    attempt = await throttle.begin_link_password(ip=ip)
+    if not await passwords.verify(link.password_hash, password, anonymous=True):
+        await attempt.failed()
+        return False
+    await attempt.succeeded()
+    return True
 
 
 def _refusal(found: tuple[ShareLink, Document] | None, now: datetime) -> str | None:

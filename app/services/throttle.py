@@ -9,6 +9,10 @@
 - A wrong current password on a password change counts against that session alone.
 - Failed logins per client IP in a sliding one-minute window (browsers with a device cookie
   for the account they sign in to are not counted); sign-ups per IP per hour.
+- One budget per client IP, in a sliding minute, for the password hashes that requests without
+  a session cause: logins from untrusted browsers, share-link passwords, sign-ups. Successful
+  checks give theirs back. (Together with app.core.security.Passwords's anonymous slots, this is
+  what keeps wrong share-link passwords from slowing everyone's logins.)
 
 Each attempt is counted before its password is checked (app.services._counters), so concurrent
 guesses cannot all slip past a limit, and given back when it succeeds: only failures count, so
@@ -52,16 +56,18 @@ def _email_key(email: str) -> str:
 class Attempt:
     """A password check under way, already counted: say how it ended."""
 
-    delay: FailureDelay
+    delay: FailureDelay | None
     ident: str
     turn: bool
     held: list[tuple[SlidingWindow, str]] = field(default_factory=list)
 
     async def failed(self) -> None:
-        await self.delay.failed(self.ident, turn=self.turn)
+        if self.delay is not None:
+            await self.delay.failed(self.ident, turn=self.turn)
 
     async def succeeded(self) -> None:
-        await self.delay.succeeded(self.ident)
+        if self.delay is not None:
+            await self.delay.succeeded(self.ident)
         for window, key in self.held:
             await window.give_back(key)
 
@@ -87,6 +93,7 @@ class AuthThrottle:
         self.ip_login_failures = SlidingWindow(
             self.storage, "login-ip", settings.login_failures_per_ip_per_minute, clock
         )
+        self.ip_hashes = SlidingWindow(self.storage, "hash-ip", settings.anonymous_hashes_per_ip_per_minute, clock)
         self.window = MovingWindowRateLimiter(self.storage)
         self.signups = RateLimitItemPerHour(settings.signups_per_ip_per_hour, namespace="signup-ip")
         self.link_accesses = RateLimitItemPerMinute(settings.link_accesses_per_minute, namespace="link")
@@ -101,6 +108,7 @@ class AuthThrottle:
         try:
             if ip:
                 held.append((self.ip_login_failures, await self.ip_login_failures.take(ip)))
+                held.append((self.ip_hashes, await self.ip_hashes.take(ip)))
             turn = await self.emails.take(_email_key(email))
         except Refused as refused:
             for window, key in held:
@@ -121,10 +129,27 @@ class AuthThrottle:
         return Attempt(delay, ident, turn)
 
     async def check_signup(self, *, ip: str | None) -> None:
-        """Count a sign-up attempt from this IP; refuse past the hourly limit."""
-        if ip and not await self.window.hit(self.signups, ip):
+        """Count a sign-up attempt from this IP, and the hash it will cost; refuse past either limit."""
+        if not ip:
+            return
+        try:
+            hashed = await self.ip_hashes.take(ip)
+        except Refused as refused:
+            self._refuse(refused.limit, refused.retry_after)
+        if not await self.window.hit(self.signups, ip):
+            await self.ip_hashes.give_back(hashed)
             stats = await self.window.get_window_stats(self.signups, ip)
             self._refuse("signup-ip", stats.reset_time - time.time())
+
+    async def begin_link_password(self, *, ip: str | None) -> Attempt:
+        """Count the hash a share-link password check will cost against this IP's budget."""
+        held: list[tuple[SlidingWindow, str]] = []
+        if ip:
+            try:
+                held.append((self.ip_hashes, await self.ip_hashes.take(ip)))
+            except Refused as refused:
+                self._refuse(refused.limit, refused.retry_after)
+        return Attempt(None, "", False, held)
 
     async def check_link(self, *, token: str) -> None:
         """Count an access to a share link (by token); refuse past the per-minute limit."""

@@ -91,7 +91,7 @@ async def unshare(user_id: str, access: MemberAccess, session: SessionDep) -> Re
 @router.post(
     "/documents/{document_id}/links",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(401, 403, 404, 415, 422),
+    responses=error_responses(401, 403, 404, 409, 415, 422),
     dependencies=[JsonBody],
 )
 async def create_link(
@@ -102,9 +102,15 @@ async def create_link(
     now: NowDep,
     link_in: LinkCreate | None = None,
 ) -> LinkCreated:
-    """A read-only public link; the token is shown only in this response."""
+    """A read-only public link; the token is shown only in this response (409 past
+    MAX_LINKS_PER_DOCUMENT live links)."""
     new = await sharing_service.create_link(
-        session=session, passwords=passwords, access=access, link_in=link_in or LinkCreate(), now=now
+        session=session,
+        passwords=passwords,
+        access=access,
+        link_in=link_in or LinkCreate(),
+        now=now,
+        limit=settings.max_links_per_document,
     )
     return LinkCreated(
         id=new.link.id,
