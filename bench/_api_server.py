@@ -94,7 +94,7 @@ def serve(
         # Only successful logins are sent, which are never throttled; these make sure of it.
         "LOGIN_FAILURES_PER_IP_PER_MINUTE": HIGH_LIMIT,
         "SIGNUPS_PER_IP_PER_HOUR": HIGH_LIMIT,
-        "LINK_ACCESSES_PER_MINUTE": HIGH_LIMIT,
+        "LINK_FAILURES_PER_IP_PER_MINUTE": HIGH_LIMIT,
         "ANONYMOUS_HASHES_PER_IP_PER_MINUTE": HIGH_LIMIT,
     }
     command = ["uv", "run", "lekhamudra", "serve", "--port", str(port), "--workers", str(workers)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
+import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,10 @@ from app.core.config import Settings
 from app.db.migrate import upgrade_to_head
 from app.models import Base
 from app.ocr import OcrEngine, tessdata_dir
+from app.services.throttle import AuthThrottle
 from main import create_app
 from tests.databases import fresh_database, is_postgres
+from tests.processes import REDIS_URL, redis_available, redis_client, require_service
 
 PASSWORD = "correct horse battery"
 _emails = itertools.count(1)
@@ -167,6 +171,32 @@ async def bob_client(new_client: ClientFactory, sign_up: SignUp) -> httpx.AsyncC
     other = new_client()
     await sign_up(other)
     return other
+
+
+# The sliding minute's clock, held in the middle of a minute: a race that straddles two minutes
+# would let the previous minute's weight decide instead of the limit under test.
+MID_MINUTE = (time.time() // 60) * 60 + 30
+
+
+@pytest.fixture(params=["memory", "redis"])
+def throttle(request: pytest.FixtureRequest, app: FastAPI) -> Iterator[AuthThrottle]:
+    """The app's throttle on each storage; on Redis under a key prefix of this test's own."""
+    settings = app.state.settings
+    if request.param == "memory":
+        app.state.throttle = AuthThrottle(settings, clock=lambda: MID_MINUTE)
+        yield app.state.throttle
+        return
+    require_service(redis_available(), f"Redis ({REDIS_URL})")
+    prefix = f"test-{uuid.uuid4().hex}"
+    redis_settings = settings.model_copy(update={"redis_url": REDIS_URL})
+    app.state.throttle = AuthThrottle(redis_settings, clock=lambda: MID_MINUTE, key_prefix=prefix)
+    try:
+        yield app.state.throttle
+    finally:
+        with redis_client() as client:
+            keys = list(client.scan_iter(f"{prefix}*"))
+            assert keys, "the Redis throttle stored nothing: the test did not use it"
+            client.delete(*keys)
 
 
 # CI sets LEKHAMUDRA_NO_SKIPS=1: there, a test that skips (say, for missing Tesseract data) is a

@@ -67,6 +67,8 @@ FLOOD_SETTINGS = {
     "max_concurrent_hashes": 2,
     "anonymous_hashes_per_ip_per_minute": 1000,
     "login_failures_per_ip_per_minute": 1000,
+    "link_failures_before_delay": 1000,
+    "link_failures_per_ip_per_minute": 1000,
 }
 
 

@@ -4,10 +4,7 @@ throttle's counts in this process's memory and in the real Redis (TEST_REDIS_URL
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,12 +16,8 @@ from app.core.config import Settings
 from app.services.throttle import AuthThrottle
 from main import create_app
 from tests.conftest import PASSWORD, ClientFactory, SignUp, _empty_tables, make_settings, set_cookie, unique_email
-from tests.processes import REDIS_URL, redis_available, redis_client, require_service
 
 LOGIN = "/api/v1/auth/login"
-# The sliding minute's clock, held in the middle of a minute: a race that straddles two minutes
-# would let the previous minute's weight decide instead of the limit under test.
-MID_MINUTE = (time.time() // 60) * 60 + 30
 
 
 @pytest.fixture
@@ -32,27 +25,6 @@ def settings(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) 
     """A first delay long enough to outlast any burst here (60 requests at once take seconds on
     a busy machine): what a test sees refused, a limit refused, not the clock."""
     return make_settings(database_url, tmp_path, **{"login_delay_base_seconds": 60, **getattr(request, "param", {})})
-
-
-@pytest.fixture(params=["memory", "redis"])
-def throttle(request: pytest.FixtureRequest, app: FastAPI) -> Iterator[AuthThrottle]:
-    """The app's throttle on each storage; on Redis under a key prefix of this test's own."""
-    settings = app.state.settings
-    if request.param == "memory":
-        app.state.throttle = AuthThrottle(settings, clock=lambda: MID_MINUTE)
-        yield app.state.throttle
-        return
-    require_service(redis_available(), f"Redis ({REDIS_URL})")
-    prefix = f"test-{uuid.uuid4().hex}"
-    redis_settings = settings.model_copy(update={"redis_url": REDIS_URL})
-    app.state.throttle = AuthThrottle(redis_settings, clock=lambda: MID_MINUTE, key_prefix=prefix)
-    try:
-        yield app.state.throttle
-    finally:
-        with redis_client() as client:
-            keys = list(client.scan_iter(f"{prefix}*"))
-            assert keys, "the Redis throttle stored nothing: the test did not use it"
-            client.delete(*keys)
 
 
 def count_verifications(app: FastAPI) -> list[str]:

@@ -50,6 +50,7 @@ ROUTES = [
     ("/api/v1/shared/{token}", "get"),
     ("/api/v1/shared/{token}", "post"),
     ("/api/v1/shared/{token}/file", "get"),
+    ("/api/v1/shared/{token}/file", "post"),
     ("/api/v1/search", "get"),
     (f"{DOCUMENT}/file", "get"),
     (f"{DOCUMENT}/ocr", "get"),

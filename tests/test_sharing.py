@@ -941,21 +941,6 @@ async def test_each_access_is_counted_and_refusals_are_not(
     assert len(await audit_rows(app, "link.access_denied")) == 1
 
 
-@pytest.mark.parametrize("settings", [{"link_accesses_per_minute": 3}], indirect=True)
-async def test_link_accesses_are_rate_limited_per_token(owner: Person, anonymous: httpx.AsyncClient) -> None:
-    doc = await upload(owner.client)
-    busy = await create_link(owner.client, doc["id"])
-    quiet = await create_link(owner.client, doc["id"])
-
-    statuses = [(await anonymous.get(f"{SHARED}/{busy['token']}")).status_code for _ in range(3)]
-    limited = await anonymous.get(f"{SHARED}/{busy['token']}/file")
-
-    assert statuses == [200, 200, 200]
-    assert limited.status_code == 429
-    assert int(limited.headers["retry-after"]) >= 1
-    assert (await anonymous.get(f"{SHARED}/{quiet['token']}")).status_code == 200
-
-
 async def test_neither_the_token_nor_the_password_is_ever_stored_or_listed(
     app: FastAPI, owner: Person, anonymous: httpx.AsyncClient
 ) -> None:

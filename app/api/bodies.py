@@ -81,12 +81,12 @@ async def parse_json_or_form(request: Request, model: type[M], *, username_is_em
         raise RequestValidationError(errors) from None
 
 
-def json_or_form_openapi(model: type[BaseModel]) -> dict[str, Any]:
+def json_or_form_openapi(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
     """`openapi_extra` declaring both body encodings for a route that parses its own body."""
     schema = model.model_json_schema()
     return {
         "requestBody": {
-            "required": True,
+            "required": required,
             "content": {
                 "application/json": {"schema": schema},
                 "application/x-www-form-urlencoded": {"schema": schema},

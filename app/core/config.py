@@ -135,7 +135,10 @@ class Settings(BaseSettings):
     login_delay_cap_seconds: int = Field(default=15 * 60, ge=1)
     login_failures_per_ip_per_minute: int = Field(default=30, ge=1)
     signups_per_ip_per_hour: int = Field(default=10, ge=1)
-    link_accesses_per_minute: int = Field(default=60, ge=1)
+    # Share links: wrong passwords per link before its delay (LOGIN_DELAY_*'s), and refused opens
+    # (unknown token, wrong password, expired…) per client IP per minute. Successful opens are free.
+    link_failures_before_delay: int = Field(default=5, ge=1)
+    link_failures_per_ip_per_minute: int = Field(default=30, ge=1)
     # Password hashes per client IP per minute for requests without a session (sign-ups, logins
     # from browsers without a device cookie, share-link passwords); successful checks give theirs back.
     anonymous_hashes_per_ip_per_minute: int = Field(default=40, ge=1)

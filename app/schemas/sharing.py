@@ -31,7 +31,8 @@ class MemberRead(BaseModel):
 
 class LinkCreate(InputModel):
     expires_at: UtcDatetime | None = None
-    password: str | None = Field(default=None, min_length=1, max_length=128)
+    # Any Unicode; 8 characters at least (a 1-character password fell to its 7th guess).
+    password: str | None = Field(default=None, min_length=8, max_length=128)
 
 
 class LinkRead(BaseModel):

@@ -147,7 +147,9 @@ async def open_link(
     kind: str,
 ) -> Document:
     """The document behind a live link; 404 for anything else (unknown, expired, revoked, trashed,
-    wrong password), every refusal audited on its own."""
+    wrong password), every refusal audited and counted against the client's IP; 429 while that IP
+    is over its refusals, or the link is waiting out the delay after wrong passwords."""
+    await throttle.check_link_opener(ip=ip)
     token_hash = token_digest(token)
     found = None
     if token_hash:
@@ -163,6 +165,7 @@ async def open_link(
         target = document_target(found[1].id) if found else None
         details = {"reason": refusal or "unknown_token", **({"link_id": str(found[0].id)} if found else {})}
         audit.record_refusal(session, db, "link.access_denied", actor=None, target=target, details=details)
+        await throttle.link_refused(ip=ip)
         raise NotFound("This link does not exist or no longer works", code="link_not_found")
     link, document = found
     link_id, document_id = link.id, document.id
@@ -190,7 +193,7 @@ async def _password_ok(
         return True
     if not password:
         return False
-    attempt = await throttle.begin_link_password(ip=ip)
+    attempt = await throttle.begin_link_password(link_id=str(link.id), ip=ip)
     if not await passwords.verify(link.password_hash, password, anonymous=True):
         await attempt.failed()
         return False

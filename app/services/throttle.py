@@ -1,4 +1,5 @@
-"""Login and sign-up throttling, on the `limits` library's storage (memory, or Redis to share counts).
+"""Throttling of password guesses and sign-ups, on the `limits` library's storage (memory, or Redis
+to share counts between API processes).
 
 - Failed logins per email key (app.core.emails; whether or not the account exists) from browsers
   without a device cookie for that account: the first N are free, then one attempt per delay that
@@ -9,6 +10,10 @@
 - A wrong current password on a password change counts against that session alone.
 - Failed logins per client IP in a sliding one-minute window (browsers with a device cookie
   for the account they sign in to are not counted); sign-ups per IP per hour.
+- Wrong passwords per share link: delayed like an email's failed logins, so the link stays
+  usable with the right password once the delay has passed, never dead. Refused opens per
+  client IP (unknown tokens, wrong passwords, expired or revoked links) in a sliding minute,
+  checked before the token is even looked up. Successful opens are never counted.
 - One budget per client IP, in a sliding minute, for the password hashes that requests without
   a session cause: logins from untrusted browsers, share-link passwords, sign-ups. Successful
   checks give theirs back. (Together with app.core.security.Passwords's anonymous slots, this is
@@ -16,7 +21,7 @@
 
 Each attempt is counted before its password is checked (app.services._counters), so concurrent
 guesses cannot all slip past a limit, and given back when it succeeds: only failures count, so
-a client that keeps signing in successfully is never slowed down.
+a client that keeps signing in (or opening a link) successfully is never slowed down.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from limits import RateLimitItemPerHour, RateLimitItemPerMinute
+from limits import RateLimitItemPerHour
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
@@ -56,18 +61,16 @@ def _email_key(email: str) -> str:
 class Attempt:
     """A password check under way, already counted: say how it ended."""
 
-    delay: FailureDelay | None
+    delay: FailureDelay
     ident: str
     turn: bool
     held: list[tuple[SlidingWindow, str]] = field(default_factory=list)
 
     async def failed(self) -> None:
-        if self.delay is not None:
-            await self.delay.failed(self.ident, turn=self.turn)
+        await self.delay.failed(self.ident, turn=self.turn)
 
     async def succeeded(self) -> None:
-        if self.delay is not None:
-            await self.delay.succeeded(self.ident)
+        await self.delay.succeeded(self.ident)
         for window, key in self.held:
             await window.give_back(key)
 
@@ -90,13 +93,14 @@ class AuthThrottle:
         self.emails = FailureDelay(self.storage, "login-email", free=free, **delays)
         self.devices = FailureDelay(self.storage, "login-device", free=free, **delays)
         self.sessions = FailureDelay(self.storage, "password-session", free=free, **delays)
+        self.links = FailureDelay(self.storage, "link-token", free=settings.link_failures_before_delay, **delays)
         self.ip_login_failures = SlidingWindow(
             self.storage, "login-ip", settings.login_failures_per_ip_per_minute, clock
         )
         self.ip_hashes = SlidingWindow(self.storage, "hash-ip", settings.anonymous_hashes_per_ip_per_minute, clock)
+        self.ip_link_failures = SlidingWindow(self.storage, "link-ip", settings.link_failures_per_ip_per_minute, clock)
         self.window = MovingWindowRateLimiter(self.storage)
         self.signups = RateLimitItemPerHour(settings.signups_per_ip_per_hour, namespace="signup-ip")
-        self.link_accesses = RateLimitItemPerMinute(settings.link_accesses_per_minute, namespace="link")
 
     async def begin_login(self, *, email: str, ip: str | None, device: str | None = None) -> Attempt:
         """Count a login attempt before its password is checked: against the device cookie's nonce
@@ -141,22 +145,32 @@ class AuthThrottle:
             stats = await self.window.get_window_stats(self.signups, ip)
             self._refuse("signup-ip", stats.reset_time - time.time())
 
-    async def begin_link_password(self, *, ip: str | None) -> Attempt:
-        """Count the hash a share-link password check will cost against this IP's budget."""
-        held: list[tuple[SlidingWindow, str]] = []
+    async def check_link_opener(self, *, ip: str | None) -> None:
+        """Refuse a client IP past its refused share-link opens, before any look-up."""
         if ip:
             try:
-                held.append((self.ip_hashes, await self.ip_hashes.take(ip)))
+                await self.ip_link_failures.check(ip)
             except Refused as refused:
                 self._refuse(refused.limit, refused.retry_after)
-        return Attempt(None, "", False, held)
 
-    async def check_link(self, *, token: str) -> None:
-        """Count an access to a share link (by token); refuse past the per-minute limit."""
-        key = _key(token)
-        if not await self.window.hit(self.link_accesses, key):
-            stats = await self.window.get_window_stats(self.link_accesses, key)
-            self._refuse("link", stats.reset_time - time.time())
+    async def link_refused(self, *, ip: str | None) -> None:
+        """An open was refused (unknown, expired, revoked, trashed, wrong password): count it."""
+        if ip:
+            await self.ip_link_failures.add(ip)
+
+    async def begin_link_password(self, *, link_id: str, ip: str | None) -> Attempt:
+        """Count a share-link password check before it runs: its hash against this IP's budget, the
+        guess against the link's delay; TooManyRequests (nothing counted) while either is at its limit."""
+        held: list[tuple[SlidingWindow, str]] = []
+        try:
+            if ip:
+                held.append((self.ip_hashes, await self.ip_hashes.take(ip)))
+            turn = await self.links.take(link_id)
+        except Refused as refused:
+            for window, key in held:
+                await window.give_back(key)
+            self._refuse(refused.limit, refused.retry_after)
+        return Attempt(self.links, link_id, turn, held)
 
     @staticmethod
     def _refuse(reason: str, retry_after: float) -> NoReturn:
