@@ -643,7 +643,7 @@ async def test_activity_is_paginated_newest_first_and_only_about_this_document(o
     assert [e["action"] for e in rest["items"]] == ["document.update", "document.create"]
     assert all(e["target_id"] == doc["id"] for e in first["items"] + rest["items"])
     assert set(first["items"][0]) == {
-        *("id", "occurred_at", "actor_id", "actor_email", "action", "target_type", "target_id", "details"),
+        *("id", "occurred_at", "actor_id", "actor_email", "action", "target_type", "target_id", "details", "count"),
     }
 
 

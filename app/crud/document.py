@@ -114,7 +114,8 @@ async def add_version(*, session: AsyncSession, document: Document, author_id: u
     await session.flush()
 
 
-_EVENT_COLUMNS = tuple(c.key for c in AuditEvent.__table__.columns if c.key != "id")
+# An event's columns but its id and those only a repeated refusal sets (their defaults apply).
+_EVENT_COLUMNS = tuple(c.key for c in AuditEvent.__table__.columns if c.key not in ("id", "count", "refusal_key"))
 
 
 def _event_binds(**columns: ColumnElement[Any]) -> list[ColumnElement[Any]]:

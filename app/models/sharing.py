@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
@@ -74,14 +74,26 @@ class DocumentRecent(Base):
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+REFUSAL_ROWS = text("refusal_key IS NOT NULL")
+
+
 class AuditEvent(Base):
     """Append-only: no endpoint updates or deletes these rows, and purging a document keeps them
-    (targets are plain ids, not foreign keys)."""
+    (targets are plain ids, not foreign keys). The one change ever made to a row: a refused
+    action repeated within its minute adds to that refusal's `count` (app.services.audit)."""
 
     __tablename__ = "audit_events"
     __table_args__ = (
         Index("ix_audit_events_target", "target_type", "target_id", "id"),
         Index("ix_audit_events_actor_id_id", "actor_id", "id"),
+        # Only refusals have a key: the index costs the other events' writes nothing.
+        Index(
+            "ix_audit_events_refusal_key",
+            "refusal_key",
+            unique=True,
+            postgresql_where=REFUSAL_ROWS,
+            sqlite_where=REFUSAL_ROWS,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
@@ -94,3 +106,7 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # How many times this happened: 1, or for a refusal the repeats within its minute.
+    count: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    # A refusal's (action, client IP, minute, actor, target, details) as a digest; None otherwise.
+    refusal_key: Mapped[str | None] = mapped_column(String(64))

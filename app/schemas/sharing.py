@@ -90,6 +90,8 @@ class AuditEventRead(BaseModel):
     target_type: str | None
     target_id: str | None
     details: dict[str, Any]
+    # 1, or for a refusal how many times it was repeated within its minute by the same client.
+    count: int
 
 
 class OwnAuditEventRead(AuditEventRead):

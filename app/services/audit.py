@@ -1,7 +1,11 @@
 """The audit trail. `record` writes in the caller's transaction, so an event exists exactly when
 the change it describes does; `record_refusal` writes in a short transaction of its own once the
 caller's has ended, for refused or failed actions whose request rolls back (a failed login, a
-rejected upload); `record_alone` does that outside any request.
+refused share-link open); `record_alone` does that outside any request.
+
+Refusals can be had by the thousand for nothing (random link tokens, wrong passwords), so the
+repeats of one are one row: the same action, client IP, actor, target and details within one
+minute add to the first row's `count`. Rows grow with the kinds of refusal, not their number.
 
 Client address and user agent come from the request being served (set by the request middleware);
 the worker records with neither. Details never hold passwords or tokens.
@@ -9,6 +13,8 @@ the worker records with neither. Details never hold passwords or tokens.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
 from contextvars import ContextVar
@@ -110,19 +116,30 @@ def record_refusal(
     actor: Actor | None,
     target: tuple[str, uuid.UUID | str] | None = None,
     details: dict[str, Any] | None = None,
+    sample: dict[str, Any] | None = None,
 ) -> None:
-    event = new_event(
-        action, actor=actor, target=target, details=details
-    )  # built now, while the request's origin is known
+    """Record a refused action once the request has ended, as one more of its minute's repeats.
+    `sample` holds what varies between repeats without making them different refusals (the
+    email a stranger tried): the row keeps the first one's."""
+    # Built now, while the request's origin is known.
+    values = event_values(action, actor=actor, target=target, details={**(details or {}), **(sample or {})})
+    key = refusal_key(values, details or {})
 
     async def write() -> None:
         try:
             async with db.unit_of_work() as own:
-                await audit_crud.add_event(session=own, event=event)
+                await audit_crud.add_refusal(session=own, values=values, key=key)
         except Exception:
             log.exception("could not record audit event %s", action)
 
     after_finish(session, write)
+
+
+def refusal_key(values: dict[str, Any], details: dict[str, Any]) -> str:
+    """What makes two refusals repeats of one: action, client IP, minute, actor, target, details."""
+    minute = values["occurred_at"].replace(second=0, microsecond=0).isoformat()
+    parts = [values[k] for k in ("action", "ip", "actor_id", "target_type", "target_id")]
+    return hashlib.sha256(json.dumps([minute, *parts, details], sort_keys=True, default=str).encode()).hexdigest()
 
 
 def document_target(document_id: uuid.UUID) -> tuple[str, uuid.UUID]:

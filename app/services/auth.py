@@ -53,11 +53,12 @@ class SignedIn:
     device_cookie: str
 
 
-async def _throttled(ctx: AuthContext, check: Awaitable[T], details: dict[str, str]) -> T:
+async def _throttled(ctx: AuthContext, check: Awaitable[T], kind: str, email: str | None = None) -> T:
     try:
         return await check
     except TooManyRequests:
-        audit.record_refusal(ctx.session, ctx.db, "auth.throttled", actor=None, details=details)
+        sample = {"email": email} if email else None
+        audit.record_refusal(ctx.session, ctx.db, "auth.throttled", actor=None, details={"kind": kind}, sample=sample)
         raise
 
 
@@ -79,7 +80,7 @@ async def _signed_in(ctx: AuthContext, user: User, action: str, previous_token: 
 
 
 async def signup(ctx: AuthContext, *, user_in: UserCreate, previous_token: str | None) -> SignedIn:
-    await _throttled(ctx, ctx.throttle.check_signup(ip=ctx.client.ip), {"kind": "signup"})
+    await _throttled(ctx, ctx.throttle.check_signup(ip=ctx.client.ip), "signup")
     password_hash = await ctx.passwords.hash(user_in.password, anonymous=True)
     user = await user_crud.create_user(
         session=ctx.session, email=user_in.email, password_hash=password_hash, full_name=user_in.full_name
@@ -98,7 +99,8 @@ async def login(
     attempt = await _throttled(
         ctx,
         ctx.throttle.begin_login(email=credentials.email, ip=ctx.client.ip, device=device),
-        {"kind": "login", "email": credentials.email},
+        "login",
+        credentials.email,
     )
     # An unknown email is checked against a dummy hash: both paths cost one verification.
     password_hash = user.password_hash if user else None
@@ -109,7 +111,7 @@ async def login(
             ctx.db,
             "auth.login_failed",
             actor=_actor(user) if user else None,
-            details={"email": credentials.email},
+            sample={"email": credentials.email},
         )
         raise Unauthorized(_INVALID, code="invalid_credentials")
     await attempt.succeeded()
@@ -146,9 +148,7 @@ async def change_password(
     if user is None:
         raise Unauthorized("Sign in to continue")
     _refuse_password_of(user, change.new_password)
-    attempt = await _throttled(
-        ctx, ctx.throttle.begin_password_change(session_id=str(session_id)), {"kind": "password"}
-    )
+    attempt = await _throttled(ctx, ctx.throttle.begin_password_change(session_id=str(session_id)), "password")
     if not await ctx.passwords.verify(user.password_hash, change.current_password, anonymous=False):
         await attempt.failed()
         audit.record_refusal(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests
 from app.core.security import Passwords, new_session_token, token_digest
 from app.crud import sharing as sharing_crud
 from app.crud import user as user_crud
@@ -148,8 +150,10 @@ async def open_link(
 ) -> Document:
     """The document behind a live link; 404 for anything else (unknown, expired, revoked, trashed,
     wrong password), every refusal audited and counted against the client's IP; 429 while that IP
-    is over its refusals, or the link is waiting out the delay after wrong passwords."""
-    await throttle.check_link_opener(ip=ip)
+    is over its refusals, or the link is waiting out the delay after wrong passwords (audited as
+    `link.throttled`)."""
+    async with _throttled(session, db, None):
+        await throttle.check_link_opener(ip=ip)
     token_hash = token_digest(token)
     found = None
     if token_hash:
@@ -159,8 +163,10 @@ async def open_link(
         async with db.unit_of_work(write=False) as lookup:
             found = await sharing_crud.get_link_by_token_hash(session=lookup, token_hash=token_hash)
     refusal = _refusal(found, now)
-    if refusal is None and found is not None and not await _password_ok(passwords, throttle, found[0], password, ip):
-        refusal = "wrong_password"
+    if refusal is None and found is not None:
+        async with _throttled(session, db, found):
+            if not await _password_ok(passwords, throttle, found[0], password, ip):
+                refusal = "wrong_password"
     if found is None or refusal is not None:
         target = document_target(found[1].id) if found else None
         details = {"reason": refusal or "unknown_token", **({"link_id": str(found[0].id)} if found else {})}
@@ -184,6 +190,20 @@ async def open_link(
 
     after_finish(session, count_access)
     return document
+
+
+@asynccontextmanager
+async def _throttled(
+    session: AsyncSession, db: Database, found: tuple[ShareLink, Document] | None
+) -> AsyncIterator[None]:
+    """A 429 from inside is audited as `link.throttled` (of the link, once it is known)."""
+    try:
+        yield
+    except TooManyRequests:
+        target = document_target(found[1].id) if found else None
+        details = {"link_id": str(found[0].id)} if found else {}
+        audit.record_refusal(session, db, "link.throttled", actor=None, target=target, details=details)
+        raise
 
 
 async def _password_ok(
