@@ -93,6 +93,8 @@ def serve(
         "DATA_DIR": str(data_dir),
         # Only successful logins are sent, which are never throttled; these make sure of it.
         "LOGIN_FAILURES_PER_IP_PER_MINUTE": HIGH_LIMIT,
+        # Each login is counted as it starts: past this many at once for one email, one at a time.
+        "LOGIN_FAILURES_BEFORE_DELAY": HIGH_LIMIT,
         "SIGNUPS_PER_IP_PER_HOUR": HIGH_LIMIT,
         "LINK_FAILURES_PER_IP_PER_MINUTE": HIGH_LIMIT,
         "ANONYMOUS_HASHES_PER_IP_PER_MINUTE": HIGH_LIMIT,

@@ -189,7 +189,7 @@ async def test_links_created_at_once_stop_at_the_cap(client: httpx.AsyncClient, 
 
 
 @pytest.mark.parametrize("settings", [{"max_links_per_document": 1}], indirect=True)
-async def test_expired_links_do_not_count_towards_the_cap(
+async def test_expired_links_do_not_count_towards_the_cap_but_live_ones_do(
     app: FastAPI, new_client: ClientFactory, sign_up: SignUp
 ) -> None:
     app.state.clock = clock = Clock(T0)
@@ -199,6 +199,8 @@ async def test_expired_links_do_not_count_towards_the_cap(
     await create_link(owner, doc["id"], expires_at=(T0 + timedelta(hours=1)).isoformat())
 
     clock.advance(hours=2)
-    response = await owner.post(f"{DOCS}/{doc['id']}/links", json={})
+    live = await owner.post(f"{DOCS}/{doc['id']}/links", json={})
+    one_too_many = await owner.post(f"{DOCS}/{doc['id']}/links", json={})
 
-    assert response.status_code == 201, response.text
+    assert live.status_code == 201, live.text
+    assert one_too_many.status_code == 409

@@ -76,6 +76,8 @@ class Attempt:
 
 
 class AuthThrottle:
+    """Every limit above, on one storage; each `begin_*` counts an attempt or raises TooManyRequests."""
+
     def __init__(
         self,
         settings: Settings,
@@ -108,29 +110,32 @@ class AuthThrottle:
         TooManyRequests (nothing counted) while any is at its limit."""
         if device is not None:
             return await self._begin(self.devices, _key(device))
-        held: list[tuple[SlidingWindow, str]] = []
-        try:
-            if ip:
-                held.append((self.ip_login_failures, await self.ip_login_failures.take(ip)))
-                held.append((self.ip_hashes, await self.ip_hashes.take(ip)))
-            turn = await self.emails.take(_email_key(email))
-        except Refused as refused:
-            for window, key in held:
-                await window.give_back(key)
-            self._refuse(refused.limit, refused.retry_after)
-        return Attempt(self.emails, _email_key(email), turn, held)
+        return await self._begin(self.emails, _email_key(email), ip, (self.ip_login_failures, self.ip_hashes))
 
     async def begin_password_change(self, *, session_id: str) -> Attempt:
         """Count a check of the current password against this session alone: whoever keeps the
         account's email throttled cannot stop its owner changing the password."""
         return await self._begin(self.sessions, _key(session_id))
 
-    async def _begin(self, delay: FailureDelay, ident: str) -> Attempt:
+    async def begin_link_password(self, *, link_id: str, ip: str | None) -> Attempt:
+        """Count a share-link password check before it runs: its hash against this IP's budget, the
+        guess against the link's delay; TooManyRequests (nothing counted) while either is at its limit."""
+        return await self._begin(self.links, link_id, ip, (self.ip_hashes,))
+
+    async def _begin(
+        self, delay: FailureDelay, ident: str, ip: str | None = None, windows: tuple[SlidingWindow, ...] = ()
+    ) -> Attempt:
+        held: list[tuple[SlidingWindow, str]] = []
         try:
+            for window in windows:
+                if ip:
+                    held.append((window, await window.take(ip)))
             turn = await delay.take(ident)
         except Refused as refused:
+            for window, key in held:
+                await window.give_back(key)
             self._refuse(refused.limit, refused.retry_after)
-        return Attempt(delay, ident, turn)
+        return Attempt(delay, ident, turn, held)
 
     async def check_signup(self, *, ip: str | None) -> None:
         """Count a sign-up attempt from this IP, and the hash it will cost; refuse past either limit."""
@@ -157,20 +162,6 @@ class AuthThrottle:
         """An open was refused (unknown, expired, revoked, trashed, wrong password): count it."""
         if ip:
             await self.ip_link_failures.add(ip)
-
-    async def begin_link_password(self, *, link_id: str, ip: str | None) -> Attempt:
-        """Count a share-link password check before it runs: its hash against this IP's budget, the
-        guess against the link's delay; TooManyRequests (nothing counted) while either is at its limit."""
-        held: list[tuple[SlidingWindow, str]] = []
-        try:
-            if ip:
-                held.append((self.ip_hashes, await self.ip_hashes.take(ip)))
-            turn = await self.links.take(link_id)
-        except Refused as refused:
-            for window, key in held:
-                await window.give_back(key)
-            self._refuse(refused.limit, refused.retry_after)
-        return Attempt(self.links, link_id, turn, held)
 
     @staticmethod
     def _refuse(reason: str, retry_after: float) -> NoReturn:
