@@ -1,7 +1,7 @@
 """audit_events: a refusal repeated within a minute is one row with a count
 
-Revision ID: 0012
-Revises: 0010_search_gin_pending_list
+Revision ID: 0012_audit_refusal_count
+Revises: 0011_users_email_key
 Create Date: 2026-12-07 09:00:00
 
 300 requests to random share-link tokens wrote 300 rows. Refusals by the same client, of the
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012"
-down_revision: str | Sequence[str] | None = "0010_search_gin_pending_list"
+revision: str = "0012_audit_refusal_count"
+down_revision: str | Sequence[str] | None = "0011_users_email_key"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

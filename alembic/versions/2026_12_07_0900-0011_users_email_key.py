@@ -2,7 +2,7 @@
 
 Revision ID: 0011_users_email_key
 Revises: 0010_search_gin_pending_list
-Create Date: 2026-12-08 09:00:00
+Create Date: 2026-12-07 09:00:00
 
 Until now the stored address was the match key itself, NFKC + casefold, which rewrote what the
 user typed and merged letters that are distinct in an address (`straße` and `strasse`, Greek
