@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.core.security import SESSION_COOKIE
+from app.core.security import SECURE_SESSION_COOKIE, SESSION_COOKIE
 from app.models import Session, User
 from app.models.base import utcnow
 from tests.conftest import PASSWORD, ClientFactory, SignUp, set_cookie, unique_email
@@ -96,7 +96,7 @@ async def test_session_cookie_is_secure_in_prod(database_url, tmp_path) -> None:
         finally:
             await _empty_tables(app)
     assert response.status_code == 201
-    assert "Secure" in (set_cookie(response) or "").split("; ")
+    assert "Secure" in (set_cookie(response, SECURE_SESSION_COOKIE) or "").split("; ")
 
 
 async def test_session_table_stores_only_the_token_hash(app, client: httpx.AsyncClient) -> None:

@@ -55,7 +55,9 @@ async def test_a_secure_session_cookie_is_host_prefixed_secure_on_root_path_with
     response = await browser.post("/api/v1/auth/signup", json={"email": unique_email(), "password": PASSWORD})
 
     assert response.status_code == 201, response.text
-    (cookie,) = set_cookies(response)
+    cookies = {cookie["name"]: cookie for cookie in set_cookies(response)}
+    assert set(cookies) == {SECURE_SESSION_COOKIE, "device"}  # the session's, and this browser's device cookie
+    cookie = cookies[SECURE_SESSION_COOKIE]
     assert cookie["name"] == SECURE_SESSION_COOKIE == "__Host-session_id"
     assert "secure" in cookie and cookie["path"] == "/" and "domain" not in cookie
     assert "httponly" in cookie and cookie["samesite"] == "Lax"

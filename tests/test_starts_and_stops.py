@@ -19,6 +19,7 @@ from tests.conftest import make_settings
 from tests.databases import fresh_database
 from tests.processes import PROJECT_ROOT, Service, clean_env, free_port, run_cli, wait_for, wait_until_serving
 
+PROD_SECRET_KEY = "a-test-secret-key-that-is-long-enough-for-production-0123456789"
 QUIET_EXIT_CODES = (0, 130, -signal.SIGINT)  # uvicorn re-raises the Ctrl-C it handled: 130
 
 
@@ -50,7 +51,9 @@ def test_serve_with_its_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_a_database_never_migrated_outside_dev(tmp_path: Path, empty_database: str) -> None:
-    env = clean_env(ENV="prod", DATABASE_URL=empty_database, DATA_DIR=str(tmp_path / "data"))
+    env = clean_env(
+        ENV="prod", SECRET_KEY=PROD_SECRET_KEY, DATABASE_URL=empty_database, DATA_DIR=str(tmp_path / "data")
+    )
 
     result = run_cli("serve", "--port", str(free_port()), env=env, cwd=tmp_path)
 
@@ -62,7 +65,9 @@ def test_serve_refuses_a_database_never_migrated_outside_dev(tmp_path: Path, emp
 
 
 def test_plain_uvicorn_refuses_a_database_never_migrated_in_one_line(tmp_path: Path, empty_database: str) -> None:
-    env = clean_env(ENV="prod", DATABASE_URL=empty_database, DATA_DIR=str(tmp_path / "data"))
+    env = clean_env(
+        ENV="prod", SECRET_KEY=PROD_SECRET_KEY, DATABASE_URL=empty_database, DATA_DIR=str(tmp_path / "data")
+    )
     command = ["uv", "run", "--project", str(PROJECT_ROOT), "uvicorn", "main:app", "--port", str(free_port())]
 
     result = subprocess.run(
