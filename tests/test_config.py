@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.core.config import Settings, load_settings
+from app.core.security import session_cookie_name
 from app.core.signing import secret_key
 from app.db.migrate import PROJECT_ROOT
 from tests.conftest import PASSWORD, make_settings, set_cookie, unique_email
@@ -327,7 +328,8 @@ async def test_session_cookie_is_secure_only_in_prod(client: httpx.AsyncClient, 
     response = await client.post("/api/v1/auth/signup", json={"email": unique_email("cookie"), "password": PASSWORD})
 
     assert response.status_code == 201, response.text
-    attributes = [a.strip().lower() for a in (set_cookie(response) or "").split(";")]
+    name = session_cookie_name(secure=secure)  # `__Host-session_id` when Secure
+    attributes = [a.strip().lower() for a in (set_cookie(response, name) or "").split(";")]
     assert ("secure" in attributes) is secure
 
 
