@@ -18,6 +18,8 @@ from app.services.upload_parts import Field, FileData, FileEnd, FileStart, Part
 
 MAX_FIELD_BYTES = 4096
 MAX_PARTS = 16
+# RFC 2046 allows 70 characters; python-multipart refuses more than 256 with an error of its own.
+MAX_BOUNDARY_BYTES = 256
 
 
 def _decode(raw: bytes) -> str:
@@ -88,6 +90,8 @@ async def iter_multipart(request: Request) -> AsyncIterator[Part]:
     boundary = options.get(b"boundary")
     if not boundary:
         raise BadRequest("multipart/form-data without a boundary")
+    if len(boundary) > MAX_BOUNDARY_BYTES:
+        raise BadRequest(f"A multipart boundary must be at most {MAX_BOUNDARY_BYTES} bytes")
     collector = _Collector()
     parser = MultipartParser(boundary, callbacks=_callbacks(collector))  # type: ignore[arg-type]
     try:
