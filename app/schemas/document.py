@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.common import InputModel
 from app.schemas.ocr import FileRead, OcrSummary
-from app.schemas.types import MAX_INT32, Content, Title
+from app.schemas.types import MAX_INT32, Content, ExpectedVersion, Title
 
 Role = Literal["owner", "editor", "viewer"]
 DocumentSort = Literal["updated", "-updated", "created", "-created", "title", "-title"]
@@ -24,7 +24,7 @@ class DocumentUpdate(InputModel):
 
     title: Title | None = None
     content: Content | None = None
-    version: int | None = Field(default=None, ge=1, le=MAX_INT32)
+    version: ExpectedVersion | None = None
 
 
 class DocumentReplace(InputModel):
@@ -32,7 +32,7 @@ class DocumentReplace(InputModel):
 
     title: Title
     content: Content = ""
-    version: int | None = Field(default=None, ge=1, le=MAX_INT32)
+    version: ExpectedVersion | None = None
 
 
 class DocumentSummary(BaseModel):
@@ -73,7 +73,7 @@ class VersionRead(VersionSummary):
 class VersionRestore(InputModel):
     """Restore an old version as a new one; `version` names the current version you saw."""
 
-    version: int | None = Field(default=None, ge=1, le=MAX_INT32)
+    version: ExpectedVersion | None = None
 
 
 class DocumentListQuery(BaseModel):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, Strict, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from app.core.emails import email_key
@@ -80,6 +80,9 @@ FullName = Annotated[
 ]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), _Store]
 Content = Annotated[str, _Store, AfterValidator(_content_size)]
+# The version a client says it edited: a JSON integer only (`true`, `"2"` and `3.0` are 422, not
+# versions 1, 2 and 3: a client that sends them has a bug worth hearing about).
+ExpectedVersion = Annotated[int, Strict(), Field(ge=1, le=MAX_INT32)]
 
 
 def _in_utc(value: datetime) -> datetime:

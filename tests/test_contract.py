@@ -1,0 +1,74 @@
+"""The contract as published (/openapi.json) and as answered agree: strict inputs, one status for
+a body that cannot be read, every status a route answers declared, real media types for files, and
+an `Allow` that names every method a path serves. (tests/test_fuzz.py fuzzes the same contract.)"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+API = "/api/v1"
+DOCS = f"{API}/documents"
+UNSAFE = ("post", "put", "patch", "delete")
+UNREADABLE_JSON = {
+    "cut short": b'{"title": ',
+    "not UTF-8": b'{"title": "\xff\xfe"}',
+    "arrays nested 1000 deep": b"[" * 1000 + b"]" * 1000,
+    "a 4301-digit number": b"1" * 4301,
+}
+
+
+@pytest.fixture
+async def spec(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+@pytest.fixture
+async def doc_id(client: httpx.AsyncClient, alice: dict[str, Any]) -> str:
+    """A document of alice's (`client` is signed in as her)."""
+    created = await client.post(DOCS, json={"title": "Contract"})
+    assert created.status_code == 201, created.text
+    return created.json()["id"]
+
+
+def _fill(path: str, doc_id: str) -> str:
+    """A concrete path: alice's document, version 1, and ids that name nothing."""
+    values = {"document_id": doc_id, "version": "1", "token": "x" * 43}
+    for name in ("user_id", "link_id", "session_id"):
+        values[name] = str(uuid.uuid4())
+    return path.format(**values)
+
+
+def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path, method, op) for path, ops in spec["paths"].items() for method, op in ops.items()]
+
+
+# --- strict integers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", [True, "2", 3.0, "1", 1.0], ids=repr)
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [("PATCH", "", {"title": "Changed"}), ("PUT", "", {"title": "Changed"}), ("POST", "/versions/1/restore", {})],
+    ids=["PATCH", "PUT", "restore"],
+)
+async def test_a_version_that_is_not_a_json_integer_is_422_and_changes_nothing(
+    client: httpx.AsyncClient, doc_id: str, method: str, suffix: str, body: dict[str, Any], version: Any
+) -> None:
+    response = await client.request(method, f"{DOCS}/{doc_id}{suffix}", json={**body, "version": version})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_error"
+    after = (await client.get(f"{DOCS}/{doc_id}")).json()
+    assert (after["title"], after["version"]) == ("Contract", 1)
+
+
+async def test_a_json_integer_version_is_still_taken(client: httpx.AsyncClient, doc_id: str) -> None:
+    response = await client.patch(f"{DOCS}/{doc_id}", json={"title": "Changed", "version": 1})
+
+    assert (response.status_code, response.json()["version"]) == (200, 2)
