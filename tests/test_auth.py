@@ -198,10 +198,11 @@ async def test_passwords_are_taken_exactly_as_given(new_client: ClientFactory, p
     assert trimmed.status_code == 401
 
 
-async def test_signup_with_malformed_json_is_422(client: httpx.AsyncClient) -> None:
+async def test_signup_with_malformed_json_is_400(client: httpx.AsyncClient) -> None:
     response = await client.post(SIGNUP, content=b'{"email": ', headers={"content-type": "application/json"})
 
-    assert response.status_code == 422
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_request"
     assert isinstance(response.json()["detail"], str)
 
 

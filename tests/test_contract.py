@@ -72,3 +72,27 @@ async def test_a_json_integer_version_is_still_taken(client: httpx.AsyncClient, 
     response = await client.patch(f"{DOCS}/{doc_id}", json={"title": "Changed", "version": 1})
 
     assert (response.status_code, response.json()["version"]) == (200, 2)
+
+
+# --- a body that cannot be read ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", UNREADABLE_JSON.values(), ids=UNREADABLE_JSON.keys())
+async def test_an_unreadable_json_body_is_a_declared_400_on_every_json_route(
+    client: httpx.AsyncClient, spec: dict[str, Any], doc_id: str, body: bytes
+) -> None:
+    """One status for one problem, whichever route (FastAPI's own body reading, the auth routes'
+    own, the hot layer's) meets it."""
+    routes = [
+        (path, method, op)
+        for path, method, op in _operations(spec)
+        if "application/json" in op.get("requestBody", {}).get("content", {})
+    ]
+    assert len(routes) >= 10
+    answers = {}
+    for path, method, op in routes:
+        response = await client.request(
+            method, _fill(path, doc_id), content=body, headers={"content-type": "application/json"}
+        )
+        answers[f"{method.upper()} {path}"] = (response.status_code, response.json()["code"], "400" in op["responses"])
+    assert answers == dict.fromkeys(answers, (400, "bad_request", True))

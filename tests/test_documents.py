@@ -167,9 +167,16 @@ async def test_bad_create_body_is_refused_and_creates_nothing(client: httpx.Asyn
     assert (await client.get(DOCS)).json()["total"] == 0
 
 
-@pytest.mark.parametrize("raw", [b'{"title": "unterminated', b"", b"title=x", b"\xff\xfe"], ids=str)
-async def test_malformed_json_create_is_refused_and_creates_nothing(client: httpx.AsyncClient, raw: bytes) -> None:
+@pytest.mark.parametrize("raw", [b'{"title": "unterminated', b"title=x", b"\xff\xfe"], ids=str)
+async def test_malformed_json_create_is_400_and_creates_nothing(client: httpx.AsyncClient, raw: bytes) -> None:
     response = await client.post(DOCS, content=raw, headers={"content-type": "application/json"})
+
+    assert_error(response, 400, "bad_request")
+    assert (await client.get(DOCS)).json()["total"] == 0
+
+
+async def test_an_empty_json_create_is_refused_and_creates_nothing(client: httpx.AsyncClient) -> None:
+    response = await client.post(DOCS, content=b"", headers={"content-type": "application/json"})
 
     assert_validation_error(response)
     assert (await client.get(DOCS)).json()["total"] == 0
@@ -536,14 +543,14 @@ async def test_bad_edit_body_is_refused_and_changes_nothing(
 
 
 @pytest.mark.parametrize("method", ["PATCH", "PUT"])
-async def test_malformed_json_edit_is_refused_and_changes_nothing(client: httpx.AsyncClient, method: str) -> None:
+async def test_malformed_json_edit_is_400_and_changes_nothing(client: httpx.AsyncClient, method: str) -> None:
     doc = await create_doc(client)
 
     response = await client.request(
         method, f"{DOCS}/{doc['id']}", content=b'{"title": ', headers={"content-type": "application/json"}
     )
 
-    assert_validation_error(response)
+    assert_error(response, 400, "bad_request")
     assert await get_doc(client, doc["id"]) == doc
 
 

@@ -164,6 +164,11 @@ _CREATES: list[tuple[str, dict[str, Any]]] = [
     ("alice", {"content": b'{"title": "x"', "headers": _JSON}),
     ("alice", {"content": b'{"title": "a\x01b"}', "headers": _JSON}),  # a raw control character
     ("alice", {"content": b"", "headers": _JSON}),
+    # JSON that cannot be read at all: one 400 on both paths (app.api.errors).
+    ("alice", {"content": b'{"title": "\xff\xfe"}', "headers": _JSON}),
+    ("alice", {"content": b"[" * 1000 + b"]" * 1000, "headers": _JSON}),
+    ("alice", {"content": b'{"title": "x", "content": ' + b"1" * 4301 + b"}", "headers": _JSON}),
+    ("nobody", {"content": b"\xff", "headers": _JSON}),
     ("alice", {"content": b'{"title": "x"}', "headers": {"content-type": "text/plain"}}),
     ("alice", {"content": b'{"title": "x"}', "headers": {"content-type": "text/plain+json"}}),  # raw bytes: 422
     ("alice", {"content": b'{"title": "x"}'}),

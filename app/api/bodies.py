@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from app.core.errors import UnsupportedMedia
+from app.core.errors import BadRequest, UnsupportedMedia
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,9 +31,8 @@ async def _read_json(request: Request) -> Any:
     # ValueError covers JSONDecodeError, UnicodeDecodeError and integers over Python's 4 300
     # digits; RecursionError is a body nested too deep (`[[[[…`).
     except (ValueError, RecursionError) as exc:
-        raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body",), "msg": f"Malformed JSON: {exc}", "input": None}]
-        ) from None
+        # 400, as FastAPI's routes answer an unreadable JSON body (app.api.errors).
+        raise BadRequest(f"Malformed JSON body: {exc}") from None
 
 
 async def _form_items(request: Request, media_type: str) -> list[tuple[str, Any]]:

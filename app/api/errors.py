@@ -1,4 +1,11 @@
-"""The one place errors become HTTP responses, all shaped `{"detail": str, "code": str, ...}`."""
+"""The one place errors become HTTP responses, all shaped `{"detail": str, "code": str, ...}`.
+
+A body that cannot be read as JSON at all (bad syntax, not UTF-8, nested or numbered past what
+Python reads) is a 400 `bad_request` on every route, FastAPI's own and those that parse their body
+themselves: the request is malformed (RFC 9110 15.5.1), which is what 400 means here everywhere
+(a Content-Length or multipart framing that cannot be read is 400 too). 422 stays for JSON that
+reads but does not validate, so a client can tell a broken serializer from a field to correct.
+"""
 
 from __future__ import annotations
 
@@ -59,9 +66,17 @@ async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     return app_error_response(exc)
 
 
+def malformed_json_response(reason: str) -> JSONResponse:
+    return error_response(400, f"Malformed JSON body: {reason}", "bad_request")
+
+
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    summary, items = validation_errors(exc.errors())
+    errors = exc.errors()
+    for err in errors:
+        if err.get("type") == "json_invalid":  # FastAPI's own reading of a JSON body failed
+            return malformed_json_response(str((err.get("ctx") or {}).get("error", "cannot be read")))
+    summary, items = validation_errors(errors)
     return error_response(422, summary, "validation_error", errors=items)
 
 

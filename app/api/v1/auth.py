@@ -104,7 +104,7 @@ HOT = (HotRoute(route_of(router.routes, me), _hot_me),)
     "/signup",
     status_code=status.HTTP_201_CREATED,
     response_model=AuthState,
-    responses=error_responses(403, 409, 413, 415, 422, 429),
+    responses=error_responses(400, 403, 409, 413, 415, 422, 429),
     openapi_extra=json_or_form_openapi(UserCreate),
 )
 async def signup(request: Request, ctx: AuthContextDep, settings: SettingsDep, token: SessionTokenDep) -> JSONResponse:
@@ -118,7 +118,7 @@ async def signup(request: Request, ctx: AuthContextDep, settings: SettingsDep, t
 @router.post(
     "/login",
     response_model=AuthState,
-    responses=error_responses(401, 403, 413, 415, 422, 429),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 429),
     openapi_extra=json_or_form_openapi(LoginIn),
 )
 async def login(request: Request, ctx: AuthContextDep, settings: SettingsDep, token: SessionTokenDep) -> JSONResponse:
@@ -177,7 +177,7 @@ async def revoke_session(session_id: str, user: CurrentUser, session: SessionDep
 @router.post(
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401, 403, 413, 415, 422, 429),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 429),
     dependencies=[JsonBody],
 )
 async def change_password(

@@ -74,7 +74,7 @@ async def _read(session: SessionDep, access: Access, response: Response) -> Docu
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=DocumentRead,
-    responses=error_responses(401, 403, 413, 415, 422),
+    responses=error_responses(400, 401, 403, 413, 415, 422),
     dependencies=[JsonBody],
 )
 async def create_document(document_in: DocumentCreate, caller: CallerDep) -> Response:
@@ -145,7 +145,9 @@ HOT = (
 )
 
 
-@router.patch("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody])
+@router.patch(
+    "/{document_id}", responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody]
+)
 async def patch_document(
     changes: DocumentUpdate,
     target: EditableView,
@@ -166,7 +168,9 @@ async def patch_document(
     return read
 
 
-@router.put("/{document_id}", responses=error_responses(401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody])
+@router.put(
+    "/{document_id}", responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422), dependencies=[JsonBody]
+)
 async def replace_document(
     replacement: DocumentReplace,
     target: EditableView,
@@ -249,7 +253,7 @@ async def get_version(access: ReadableDocument, version: VersionNumber, session:
 
 @router.post(
     "/{document_id}/versions/{version}/restore",
-    responses=error_responses(401, 403, 404, 409, 415, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 415, 422),
     dependencies=[JsonBody],
 )
 async def restore_version(

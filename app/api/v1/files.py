@@ -100,7 +100,7 @@ async def get_ocr(access: ReadableDocument, session: SessionDep) -> OcrRead:
 @router.post(
     "/{document_id}/ocr",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=error_responses(401, 403, 404, 409, 415, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 415, 422),
     dependencies=[JsonBody],
 )
 async def rerun_ocr(

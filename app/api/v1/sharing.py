@@ -56,7 +56,7 @@ async def list_shares(access: ReadableDocument, session: SessionDep) -> list[Mem
 @router.post(
     "/documents/{document_id}/shares",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(401, 403, 404, 409, 415, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 415, 422),
     dependencies=[JsonBody],
 )
 async def share(share_in: ShareCreate, access: OwnedDocument, session: SessionDep, now: NowDep) -> MemberRead:
@@ -68,7 +68,7 @@ async def share(share_in: ShareCreate, access: OwnedDocument, session: SessionDe
 
 @router.patch(
     "/documents/{document_id}/shares/{user_id}",
-    responses=error_responses(401, 403, 404, 415, 422),
+    responses=error_responses(400, 401, 403, 404, 415, 422),
     dependencies=[JsonBody],
 )
 async def change_role(user_id: str, change: ShareUpdate, access: OwnedDocument, session: SessionDep) -> MemberRead:
@@ -91,7 +91,7 @@ async def unshare(user_id: str, access: MemberAccess, session: SessionDep) -> Re
 @router.post(
     "/documents/{document_id}/links",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(401, 403, 404, 409, 415, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 415, 422),
     dependencies=[JsonBody],
 )
 async def create_link(
