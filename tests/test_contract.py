@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import PASSWORD, ClientFactory, SignUp, unique_email
+
 API = "/api/v1"
 DOCS = f"{API}/documents"
 UNSAFE = ("post", "put", "patch", "delete")
@@ -72,6 +74,47 @@ async def test_a_json_integer_version_is_still_taken(client: httpx.AsyncClient, 
     response = await client.patch(f"{DOCS}/{doc_id}", json={"title": "Changed", "version": 1})
 
     assert (response.status_code, response.json()["version"]) == (200, 2)
+
+
+# --- form fields that are not UTF-8 ---------------------------------------------------------------
+
+
+async def test_a_multipart_signup_whose_email_is_not_utf8_is_422_and_makes_no_account(
+    new_client: ClientFactory,
+) -> None:
+    latin1 = "z\xff" + unique_email("latin")  # `zÿ…` read as Latin-1
+    fields = {"email": (None, latin1.encode("latin-1")), "password": (None, PASSWORD.encode())}
+
+    refused = await new_client().post(f"{API}/auth/signup", files=fields)
+
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "validation_error"
+    # The address the bytes would have spelled in Latin-1 is still free.
+    taken = await new_client().post(f"{API}/auth/signup", json={"email": latin1, "password": PASSWORD})
+    assert taken.status_code == 201, taken.text
+
+
+async def test_a_multipart_login_whose_password_is_not_utf8_is_422(new_client: ClientFactory, sign_up: SignUp) -> None:
+    email = unique_email()
+    password = "pässwörd-for-contract"
+    await sign_up(new_client(), email, password)
+    fields = {"username": (None, email.encode()), "password": (None, password.encode("latin-1"))}
+
+    response = await new_client().post(f"{API}/auth/login", files=fields)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_error"
+
+
+async def test_a_multipart_login_in_utf8_signs_in(new_client: ClientFactory, sign_up: SignUp) -> None:
+    email = unique_email()
+    password = "पासवर्ड-for-contract"
+    await sign_up(new_client(), email, password)
+    fields = {"username": (None, email.encode()), "password": (None, password.encode())}
+
+    response = await new_client().post(f"{API}/auth/login", files=fields)
+
+    assert response.status_code == 200, response.text
 
 
 # --- a body that cannot be read ---------------------------------------------------------------------

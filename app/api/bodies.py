@@ -10,7 +10,9 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from app.api.multipart import iter_multipart
 from app.core.errors import BadRequest, UnsupportedMedia
+from app.services.upload_parts import Field
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -37,8 +39,15 @@ async def _read_json(request: Request) -> Any:
 
 async def _form_items(request: Request, media_type: str) -> list[tuple[str, Any]]:
     if media_type == "multipart/form-data":
-        form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
-        return list(form.multi_items())
+        # Our streaming reader, not Starlette's form parser: that one decodes a part that is not
+        # UTF-8 as Latin-1 (`z\xff@example.com` became an account for `zÿ@example.com`); ours
+        # refuses it (422), as it does for uploads, and caps parts and field sizes the same way.
+        items: list[tuple[str, Any]] = []
+        async for part in iter_multipart(request):
+            if not isinstance(part, Field):
+                raise BadRequest("Files are not accepted here")
+            items.append((part.name, part.value))
+        return items
     # Parsed here rather than by Starlette, which reads raw (not %-encoded) bytes as Latin-1:
     # `curl -d 'full_name=राम'` must arrive as राम.
     try:
