@@ -83,9 +83,11 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 ClientFactory = Callable[[], httpx.AsyncClient]
 
 
-async def raw_post(app: Any, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, bytes]:
-    """One POST straight into the ASGI app, with headers as given (no HTTP client would send
-    them so): the status and the body."""
+async def raw_post(
+    app: Any, path: str, headers: list[tuple[bytes, bytes]], body: bytes, *, method: str = "POST"
+) -> tuple[int, bytes]:
+    """One POST (or `method`) straight into the ASGI app, with headers as given (no HTTP client
+    would send them so): the status and the body."""
     sent: list[dict[str, Any]] = []
     messages = [{"type": "http.request", "body": body, "more_body": False}]
 
@@ -99,7 +101,7 @@ async def raw_post(app: Any, path: str, headers: list[tuple[bytes, bytes]], body
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),

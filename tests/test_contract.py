@@ -9,8 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from tests.conftest import PASSWORD, ClientFactory, SignUp, unique_email
+from app.ocr import SUPPORTED_MEDIA_TYPES
+from tests.conftest import PASSWORD, ClientFactory, SignUp, raw_post, unique_email
+from tests.test_uploads import png_bytes
 
 API = "/api/v1"
 DOCS = f"{API}/documents"
@@ -139,3 +142,85 @@ async def test_an_unreadable_json_body_is_a_declared_400_on_every_json_route(
         )
         answers[f"{method.upper()} {path}"] = (response.status_code, response.json()["code"], "400" in op["responses"])
     assert answers == dict.fromkeys(answers, (400, "bad_request", True))
+
+
+# --- every status declared ------------------------------------------------------------------------
+
+
+async def test_routes_refused_for_a_trashed_document_declare_their_409(
+    client: httpx.AsyncClient, spec: dict[str, Any], doc_id: str, new_client: ClientFactory, sign_up: SignUp
+) -> None:
+    member = await sign_up(new_client())
+    shared = await client.post(f"{DOCS}/{doc_id}/shares", json={"email": member["email"], "role": "viewer"})
+    link = await client.post(f"{DOCS}/{doc_id}/links", json={})
+    assert (shared.status_code, link.status_code) == (201, 201)
+    assert (await client.delete(f"{DOCS}/{doc_id}")).status_code == 204
+    requests = [
+        ("post", f"{DOCS}/{{document_id}}/duplicate", None),
+        ("get", f"{DOCS}/{{document_id}}/links", None),
+        ("post", f"{DOCS}/{{document_id}}/links", {}),
+        ("delete", f"{DOCS}/{{document_id}}/links/{{link_id}}", None),
+        ("post", f"{DOCS}/{{document_id}}/shares", {"email": member["email"], "role": "editor"}),
+        ("patch", f"{DOCS}/{{document_id}}/shares/{{user_id}}", {"role": "editor"}),
+    ]
+    answers = {}
+    for method, path, body in requests:
+        concrete = path.format(document_id=doc_id, link_id=link.json()["id"], user_id=member["id"])
+        response = await client.request(method, concrete, json=body)
+        declared = spec["paths"][path][method]["responses"]
+        answers[f"{method.upper()} {path}"] = (response.status_code, response.json()["code"], "409" in declared)
+    assert answers == dict.fromkeys(answers, (409, "document_trashed", True))
+
+
+async def test_every_state_changing_route_declares_its_403_for_an_untrusted_origin(
+    client: httpx.AsyncClient, spec: dict[str, Any], doc_id: str
+) -> None:
+    answers = {}
+    for path, method, op in _operations(spec):
+        if method in UNSAFE:
+            response = await client.request(method, _fill(path, doc_id), headers={"origin": "https://evil.example"})
+            answers[f"{method.upper()} {path}"] = (response.status_code, "403" in op["responses"])
+    assert answers
+    assert answers == dict.fromkeys(answers, (403, True))
+
+
+async def test_every_route_with_a_body_declares_its_413(
+    app: FastAPI, client: httpx.AsyncClient, spec: dict[str, Any], doc_id: str
+) -> None:
+    cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"10000000000"), (b"cookie", cookie)]
+    answers = {}
+    for path, method, op in _operations(spec):
+        if "requestBody" in op:
+            status, _body = await raw_post(app, _fill(path, doc_id), headers, b"{}", method=method.upper())
+            answers[f"{method.upper()} {path}"] = (status, "413" in op["responses"])
+    assert len(answers) >= 10
+    assert answers == dict.fromkeys(answers, (413, True))
+
+
+# --- downloads and methods ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [f"{DOCS}/{{document_id}}/file", f"{API}/shared/{{token}}/file"])
+def test_file_downloads_declare_every_media_type_they_send(spec: dict[str, Any], path: str) -> None:
+    declared = spec["paths"][path]["get"]["responses"]["200"]["content"]
+
+    assert set(declared) == SUPPORTED_MEDIA_TYPES
+    assert all(media["schema"] == {"type": "string", "format": "binary"} for media in declared.values())
+
+
+async def test_a_downloaded_file_comes_as_a_declared_media_type(
+    client: httpx.AsyncClient, alice: dict, spec: dict[str, Any]
+) -> None:
+    uploaded = await client.post(f"{DOCS}/upload", files={"file": ("scan.png", png_bytes(), "image/png")})
+    assert uploaded.status_code == 202, uploaded.text
+    link = await client.post(f"{DOCS}/{uploaded.json()['id']}/links", json={})
+
+    for url, path in [
+        (f"{DOCS}/{uploaded.json()['id']}/file", f"{DOCS}/{{document_id}}/file"),
+        (f"{API}/shared/{link.json()['token']}/file", f"{API}/shared/{{token}}/file"),
+    ]:
+        download = await client.get(url)
+        assert download.status_code == 200
+        assert download.headers["content-type"] == "image/png"
+        assert "image/png" in spec["paths"][path]["get"]["responses"]["200"]["content"]

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi.responses import StreamingResponse
 
 from app.core.errors import NotFound
 from app.core.filenames import content_disposition
 from app.models import DocumentFile
+from app.ocr import SUPPORTED_MEDIA_TYPES
 from app.storage import Storage, StorageNotFound
+
+# OpenAPI for a download: the file is sent as the type detected at upload, one of these.
+FILE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The original file, as an attachment",
+        "content": {
+            media_type: {"schema": {"type": "string", "format": "binary"}}
+            for media_type in sorted(SUPPORTED_MEDIA_TYPES)
+        },
+    }
+}
 
 
 async def file_download(storage: Storage, file: DocumentFile) -> StreamingResponse:

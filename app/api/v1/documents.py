@@ -51,6 +51,8 @@ from app.services.duplicate import duplicate_document
 router = APIRouter(prefix="/documents", tags=["documents"])
 _SUMMARY_FIELDS = tuple(DocumentSummary.model_fields)
 _ITEM_ERRORS = error_responses(401, 404, 422)
+# A state-changing request: also 403 from an untrusted origin (app.api.middleware).
+_CHANGE_ERRORS = error_responses(401, 403, 404, 422)
 _VERSION_TAG = re.compile(r"[0-9]{1,10}")
 VersionNumber = Annotated[int, Path(ge=1, le=MAX_INT32)]
 
@@ -215,7 +217,11 @@ async def restore_document(access: TrashableDocument, session: SessionDep, respo
     return await _read(session, access, response)
 
 
-@router.post("/{document_id}/duplicate", status_code=status.HTTP_201_CREATED, responses=error_responses(401, 404, 422))
+@router.post(
+    "/{document_id}/duplicate",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
 async def duplicate(
     access: ReadableDocument, session: SessionDep, storage: StorageDep, queue: QueueDep, now: NowDep, response: Response
 ) -> DocumentRead:
@@ -224,13 +230,13 @@ async def duplicate(
     return await _read(session, Access(document=copy, role="owner", actor=access.actor), response)
 
 
-@router.put("/{document_id}/star", status_code=status.HTTP_204_NO_CONTENT, responses=_ITEM_ERRORS)
+@router.put("/{document_id}/star", status_code=status.HTTP_204_NO_CONTENT, responses=_CHANGE_ERRORS)
 async def star(access: ReadableDocument, session: SessionDep, now: NowDep) -> Response:
     await sharing_crud.set_star(session=session, user_id=access.actor.id, document_id=access.document.id, now=now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.delete("/{document_id}/star", status_code=status.HTTP_204_NO_CONTENT, responses=_ITEM_ERRORS)
+@router.delete("/{document_id}/star", status_code=status.HTTP_204_NO_CONTENT, responses=_CHANGE_ERRORS)
 async def unstar(access: ReadableDocument, session: SessionDep) -> Response:
     await sharing_crud.clear_star(session=session, user_id=access.actor.id, document_id=access.document.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -253,7 +259,7 @@ async def get_version(access: ReadableDocument, version: VersionNumber, session:
 
 @router.post(
     "/{document_id}/versions/{version}/restore",
-    responses=error_responses(400, 401, 403, 404, 409, 415, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
     dependencies=[JsonBody],
 )
 async def restore_version(

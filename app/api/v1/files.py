@@ -20,7 +20,7 @@ from app.api.deps import (
 )
 from app.api.middleware import content_length
 from app.api.multipart import iter_multipart
-from app.api.streaming import file_download
+from app.api.streaming import FILE_RESPONSE, file_download
 from app.core.errors import NotFound
 from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
@@ -100,7 +100,7 @@ async def get_ocr(access: ReadableDocument, session: SessionDep) -> OcrRead:
 @router.post(
     "/{document_id}/ocr",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=error_responses(400, 401, 403, 404, 409, 415, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
     dependencies=[JsonBody],
 )
 async def rerun_ocr(
@@ -127,7 +127,7 @@ async def rerun_ocr(
 @router.get(
     "/{document_id}/file",
     response_class=Response,
-    responses={**error_responses(401, 404, 422), 200: {"content": {"application/octet-stream": {}}}},
+    responses={**error_responses(401, 404, 422), **FILE_RESPONSE},
 )
 async def download_file(
     access: ReadableDocument, session: SessionDep, db: DatabaseDep, storage: StorageDep

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.bodies import json_or_form_openapi, parse_json_or_form
 from app.api.deps import ClientDep, DatabaseDep, NowDep, PasswordsDep, ReadSessionDep, StorageDep, ThrottleDep
-from app.api.streaming import file_download
+from app.api.streaming import FILE_RESPONSE, file_download
 from app.core.errors import NotFound
 from app.core.security import Passwords
 from app.crud import ocr as ocr_crud
@@ -32,7 +32,7 @@ from app.services.throttle import AuthThrottle
 
 router = APIRouter(prefix="/shared", tags=["share links"])
 _ERRORS = error_responses(404, 422, 429)
-_POST_ERRORS = error_responses(404, 413, 415, 422, 429)
+_POST_ERRORS = error_responses(400, 403, 404, 413, 415, 422, 429)
 _BODY = json_or_form_openapi(LinkPassword, required=False)
 # 128 characters of any script, as UTF-8 bytes (each read as one Latin-1 character).
 SharePasswordHeader = Annotated[str | None, Header(max_length=4 * 128)]
@@ -129,7 +129,7 @@ async def shared_document_with_password(token: str, request: Request, ctx: LinkC
     return await _read(ctx.session, document)
 
 
-@router.get("/{token}/file", response_class=StreamingResponse, responses=_ERRORS)
+@router.get("/{token}/file", response_class=StreamingResponse, responses={**_ERRORS, **FILE_RESPONSE})
 async def shared_file(
     token: str, ctx: LinkContextDep, storage: StorageDep, x_share_password: SharePasswordHeader = None
 ) -> Response:
@@ -138,7 +138,12 @@ async def shared_file(
     return await _file(ctx, storage, document)
 
 
-@router.post("/{token}/file", response_class=StreamingResponse, responses=_POST_ERRORS, openapi_extra=_BODY)
+@router.post(
+    "/{token}/file",
+    response_class=StreamingResponse,
+    responses={**_POST_ERRORS, **FILE_RESPONSE},
+    openapi_extra=_BODY,
+)
 async def shared_file_with_password(token: str, request: Request, ctx: LinkContextDep, storage: StorageDep) -> Response:
     """The original file, with the password in a JSON or form body: any Unicode password (an HTML
     form that posts here downloads the file)."""

@@ -56,7 +56,7 @@ async def list_shares(access: ReadableDocument, session: SessionDep) -> list[Mem
 @router.post(
     "/documents/{document_id}/shares",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(400, 401, 403, 404, 409, 415, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
     dependencies=[JsonBody],
 )
 async def share(share_in: ShareCreate, access: OwnedDocument, session: SessionDep, now: NowDep) -> MemberRead:
@@ -68,7 +68,7 @@ async def share(share_in: ShareCreate, access: OwnedDocument, session: SessionDe
 
 @router.patch(
     "/documents/{document_id}/shares/{user_id}",
-    responses=error_responses(400, 401, 403, 404, 415, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
     dependencies=[JsonBody],
 )
 async def change_role(user_id: str, change: ShareUpdate, access: OwnedDocument, session: SessionDep) -> MemberRead:
@@ -91,7 +91,7 @@ async def unshare(user_id: str, access: MemberAccess, session: SessionDep) -> Re
 @router.post(
     "/documents/{document_id}/links",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(400, 401, 403, 404, 409, 415, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
     dependencies=[JsonBody],
 )
 async def create_link(
@@ -121,7 +121,7 @@ async def create_link(
     )
 
 
-@router.get("/documents/{document_id}/links", responses=error_responses(401, 403, 404, 422))
+@router.get("/documents/{document_id}/links", responses=error_responses(401, 403, 404, 409, 422))
 async def list_links(access: OwnedDocument, session: SessionDep) -> list[LinkRead]:
     links = await sharing_crud.list_links(session=session, document_id=access.document.id)
     return [
@@ -141,7 +141,7 @@ async def list_links(access: OwnedDocument, session: SessionDep) -> list[LinkRea
 @router.delete(
     "/documents/{document_id}/links/{link_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 async def revoke_link(link_id: str, access: OwnedDocument, session: SessionDep, now: NowDep) -> Response:
     await sharing_service.revoke_link(session=session, access=access, link_id=_uuid(link_id, "Link"), now=now)
