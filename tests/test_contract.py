@@ -4,6 +4,7 @@ an `Allow` that names every method a path serves. (tests/test_fuzz.py fuzzes the
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -224,3 +225,23 @@ async def test_a_downloaded_file_comes_as_a_declared_media_type(
         assert download.status_code == 200
         assert download.headers["content-type"] == "image/png"
         assert "image/png" in spec["paths"][path]["get"]["responses"]["200"]["content"]
+
+
+async def test_a_405_names_every_method_its_path_serves(client: httpx.AsyncClient, spec: dict[str, Any]) -> None:
+    """Starlette names only the first route whose path matched (`POST /documents/{id}` said
+    `Allow: GET`); every path here is asked with a method none of its routes serves."""
+    answers, expected = {}, {}
+    for path, operations in spec["paths"].items():
+        served = {method.upper() for method in operations}  # FastAPI's routes answer no HEAD
+        response = await client.request("OPTIONS", _fill(path, str(uuid.uuid4())))
+        answers[path] = (response.status_code, response.headers.get("allow"))
+        expected[path] = (405, ", ".join(sorted(served)))
+    assert answers == expected
+
+
+async def test_a_405_still_has_the_one_error_shape(client: httpx.AsyncClient) -> None:
+    response = await client.post(f"{DOCS}/{uuid.uuid4()}")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET, PATCH, PUT"
+    assert json.loads(response.content) == {"detail": "Method Not Allowed", "code": "method_not_allowed"}

@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError
@@ -86,8 +88,28 @@ def http_error_response(exc: StarletteHTTPException) -> JSONResponse:
     return error_response(exc.status_code, detail, code, headers=dict(exc.headers or {}))
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(request: Request) -> str:
+    """Every method served at this path. Starlette's router stops at the first route whose path
+    matches and names only that route's methods (`POST /documents/{id}` got `Allow: GET`, though
+    PATCH, PUT and DELETE are served there too). Where routes of different shapes match, the most
+    specific ones name the resource: `/documents/recent` is GET's alone, not `/documents/{id}`'s
+    (which would only answer 404 for it)."""
+    path = get_route_path(request.scope)
+    by_specificity: dict[int, set[str]] = {}
+    # Every route with its full path, through included routers (as OpenAPI lists them).
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if route.methods and regex is not None and regex.match(path):
+            by_specificity.setdefault(str(route.path_format).count("{"), set()).update(route.methods)
+    return ", ".join(sorted(by_specificity[min(by_specificity)])) if by_specificity else ""
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        exc = StarletteHTTPException(
+            405, exc.detail, headers={**(exc.headers or {}), "Allow": allowed_methods(request)}
+        )
     return http_error_response(exc)
 
 
