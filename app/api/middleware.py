@@ -155,7 +155,8 @@ class CatchAllMiddleware:
             await self.app(scope, receive, send_wrapper)
         except Exception:
             request_id = scope.get(REQUEST_ID_KEY)
-            log.exception("unhandled error request_id=%s %s %s", request_id, scope["method"], scope["path"])
+            route = route_path(scope) if scope.get("route") is not None else "unmatched"
+            log.exception("unhandled error request_id=%s %s %s", request_id, scope["method"], route)
             if response_started:
                 raise
             await send_json(
@@ -164,12 +165,11 @@ class CatchAllMiddleware:
 
 
 def route_path(scope: Scope) -> str:
-    """The path with its parameters named (`/api/v1/shared/{token}`): logs never carry a link token."""
-    path = scope["path"]
-    for name, value in (scope.get("path_params") or {}).items():
-        if value:
-            path = path.replace(str(value), "{" + name + "}")
-    return path
+    """The path with its parameters named (`/api/v1/shared/{token}`): logs and metrics never carry
+    a link token or an id. Each parameter is one whole segment, so segments are replaced, never
+    text inside one (`/api/v1/…/versions/1` keeps its `v1`)."""
+    names = {str(value): "{" + name + "}" for name, value in (scope.get("path_params") or {}).items() if value}
+    return "/".join(names.get(segment, segment) for segment in scope["path"].split("/"))
 
 
 _VARY, _VARY_API = (b"Origin",), (b"Origin", b"Cookie")

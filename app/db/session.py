@@ -84,7 +84,9 @@ class Database:
         self._driver_pool: DriverPool | None = None
         self._driver_loop: asyncio.AbstractEventLoop | None = None
         self._driver_lock: asyncio.Lock | None = None
-        kwargs: dict[str, Any] = {"pool_pre_ping": False}
+        # Statement parameters (emails, password hashes, tokens' digests, content) never appear
+        # in an error's text, so never in a log.
+        kwargs: dict[str, Any] = {"pool_pre_ping": False, "hide_parameters": True}
         if not self.is_sqlite:
             # Overflow connections are closed when returned: keep the steady state inside the pool.
             kwargs.update(pool_size=pool_size, max_overflow=max(2, pool_size // 2))
