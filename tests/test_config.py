@@ -34,6 +34,7 @@ SETTING_VARS = (
     "FRONTEND_ORIGINS",
     "COOKIE_SECURE",
     "MAX_REQUEST_BYTES",
+    "MAX_REQUEST_HEADER_BYTES",
     "DB_POOL_SIZE",
     "DB_DRIVER_POOL_SIZE",
     "SECRET_KEY",
@@ -147,6 +148,8 @@ def test_relative_data_dir_gives_an_absolute_sqlite_path(monkeypatch: pytest.Mon
         ("FRONTEND_ORIGINS", "https://app.example.org/path"),
         ("PUBLIC_API_URL", "ftp://api.example.org"),
         ("MAX_REQUEST_BYTES", "ten"),
+        ("MAX_REQUEST_HEADER_BYTES", "1024"),
+        ("MAX_REQUEST_HEADER_BYTES", "2097152"),
         ("COOKIE_SECURE", "perhaps"),
         ("DB_POOL_SIZE", "0"),
         ("DB_DRIVER_POOL_SIZE", "0"),
@@ -255,6 +258,10 @@ def test_server_processes_starting_at_once_on_one_data_dir_agree_on_the_key(tmp_
     assert [process.returncode for process in processes] == [0] * 6
     assert keys == {(tmp_path / "secret_key").read_text().strip()}
     assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
+
+
+def test_a_request_head_may_take_64_kib_unless_set() -> None:
+    assert load_settings(_env_file=None).max_request_header_bytes == 64 * 1024
 
 
 def test_postgres_db_without_host_is_refused_naming_postgres_host(monkeypatch: pytest.MonkeyPatch) -> None:

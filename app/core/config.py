@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     # Live sessions per user; a new one ends the least recently used past this.
     max_sessions_per_user: int = Field(default=50, ge=1)
     max_request_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
+    # The request line and headers together (`lekhamudra serve`); larger gets 431.
+    max_request_header_bytes: int = Field(default=64 * 1024, ge=8 * 1024, le=1024 * 1024)
     # Reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or CIDRs, or *).
     # Client addresses for audit and throttling come from them; by default no proxy is trusted.
     trusted_proxies: Annotated[list[str], NoDecode] = []
