@@ -1,6 +1,7 @@
 """Bounded HTTP input: a request's head has a size limit (431 past it, however much more the client
-sends), and a multipart boundary too (400). The head is tried through a real `lekhamudra serve`
-and raw sockets."""
+sends), a multipart boundary too (400), and a client that leaves in the middle of an upload is a
+client abort, not a server error, with nothing left behind. The head and the abort are tried
+through a real `lekhamudra serve` and raw sockets."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ import psutil
 import pytest
 from fastapi import FastAPI
 
-from tests.processes import Service, serving
-from tests.test_uploads import UPLOAD, assert_nothing_left, png_bytes
+from tests.conftest import PASSWORD
+from tests.processes import Service, serving, wait_for
+from tests.test_uploads import UPLOAD, assert_nothing_left, big_png_prefix, png_bytes
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -135,3 +137,86 @@ async def test_a_multipart_boundary_over_256_bytes_is_400_and_leaves_nothing(
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "bad_request"
     await assert_nothing_left(app)
+
+
+# --- a client that leaves mid-upload -----------------------------------------------------------
+
+
+def test_a_client_that_leaves_mid_upload_is_a_client_abort_that_leaves_nothing(
+    server: tuple[str, Service], tmp_path: Path
+) -> None:
+    url, service = server
+    with httpx.Client(base_url=url, timeout=30) as browser:
+        signup = browser.post("/api/v1/auth/signup", json={"email": "leaver@example.com", "password": PASSWORD})
+        assert signup.status_code == 201, signup.text
+        cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+        boundary = "LeavesEarly"
+        part = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="scan.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        head = (
+            "POST /api/v1/documents/upload HTTP/1.1\r\nHost: x\r\n"
+            f"Cookie: {cookie}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {16 * MIB}\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", _port(url)), timeout=10) as sock:
+            # Less than half of what it announced, more than the storage writer's 5 MiB part.
+            sock.sendall(head + part + big_png_prefix(7 * MIB))
+            files = tmp_path / "data" / "files"
+            # Stored while it arrives: wait until the object is being written, then leave.
+            wait_for(lambda: files.exists() and any(p.is_file() for p in files.rglob("*")), within=30, what="a write")
+
+        line = wait_for(
+            lambda: next((ln for ln in service.log().splitlines() if "POST /api/v1/documents/upload" in ln), None),
+            within=30,
+            what=lambda: f"the upload's request line in:\n{service.log()}",
+        )
+        metrics = browser.get("/metrics").text
+        documents = browser.get("/api/v1/documents").json()
+
+    assert " 499 " in line
+    assert "Traceback" not in service.log() and "unhandled error" not in service.log()
+    assert 'route="/api/v1/documents/upload",status="499"' in metrics
+    assert not re.search(r'route="/api/v1/documents/upload",status="5\d\d"', metrics)
+    assert documents["total"] == 0
+    wait_for(lambda: not any(p.is_file() for p in files.rglob("*")), within=10, what="the partial object to go")
+
+
+async def test_a_json_body_cut_short_by_a_client_that_leaves_is_a_499_too(
+    app: FastAPI, client: httpx.AsyncClient, alice: dict
+) -> None:
+    """FastAPI reads a JSON body itself and calls its disconnect a 400 "error parsing the body"."""
+    created = await client.post("/api/v1/documents", json={"title": "Kept"})
+    path = f"/api/v1/documents/{created.json()['id']}"
+    cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items()).encode()
+    messages = [{"type": "http.request", "body": b'{"title": "Cha', "more_body": True}, {"type": "http.disconnect"}]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"testserver"), (b"content-type", b"application/json"), (b"content-length", b"40")]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PATCH",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [*headers, (b"cookie", cookie)],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await app(scope, receive, send)
+
+    assert sent == []  # nobody to answer
+    metrics = (await client.get("/metrics")).text
+    assert 'method="PATCH",route="/api/v1/documents/{document_id}",status="499"' in metrics
+    assert (await client.get(path)).json()["title"] == "Kept"

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from app.core.errors import AppError
 
@@ -106,6 +107,10 @@ def allowed_methods(request: Request) -> str:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, ClientDisconnect):
+        # FastAPI reads a JSON body and calls any failure a 400; a client that left gets no
+        # answer, and is recorded as gone (app.api.middleware.RequestContextMiddleware).
+        raise exc.__cause__
     if exc.status_code == 405:
         exc = StarletteHTTPException(
             405, exc.detail, headers={**(exc.headers or {}), "Allow": allowed_methods(request)}

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.metrics import observe
@@ -42,6 +43,8 @@ DOCS_CSP = (
     b"connect-src 'self'; worker-src blob:; frame-ancestors 'none'"
 )
 _DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+# nginx's "client closed request": the client left before its request was read; no response.
+CLIENT_CLOSED = 499
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -125,6 +128,11 @@ class RequestContextMiddleware:
         request_token = request_id_var.set(request_id)
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # Not a server error: nobody is there to answer. The request line below is its one
+            # line (with 499), no traceback; whatever the request had begun is undone by its own
+            # cleanup (an upload's object and rows) as the exception passed through it.
+            status = CLIENT_CLOSED
         finally:
             request_origin.reset(origin_token)
             request_id_var.reset(request_token)
@@ -153,6 +161,8 @@ class CatchAllMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            raise  # RequestContextMiddleware's to record: a client that left is not an error of ours
         except Exception:
             request_id = scope.get(REQUEST_ID_KEY)
             route = route_path(scope) if scope.get("route") is not None else "unmatched"
