@@ -7,9 +7,9 @@ one turn of the event loop are joined and leave as one send at the end of that t
 response's head and body go out together. Bodies from a large write on are sent at once
 (joined with whatever was waiting), so nothing large is held back or copied twice.
 
-httptools sets no limit on a request's headers: a 100 MiB `Cookie` was read whole, 15 s of CPU and
-150 MiB of memory, before the app saw it. Here the request line and headers together may take at
-most MAX_REQUEST_HEADER_BYTES; past that the request gets 431 at once and is never parsed further.
+httptools sets no limit on a request's headers: a `Cookie` of any size was read whole, in CPU and
+memory, before the app saw it. Here the request line and headers together may take at most
+MAX_REQUEST_HEADER_BYTES; past that the request gets 431 at once and is never parsed further.
 """
 
 from __future__ import annotations
