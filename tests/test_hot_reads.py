@@ -5,11 +5,15 @@ connection mid-statement, holding its table locks, when it cannot encode an argu
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
 
 from app.db.hot import HotQuery
+from app.db.session import Database
 from app.models import Document
 from tests.databases import is_postgres
 
@@ -22,8 +26,22 @@ async def test_a_hot_read_that_fails_holds_no_lock_and_the_next_one_works(app: F
         await FIRST_IDS.all(db, n=2**70)
 
     if is_postgres():
-        # What a migration does first: fails at once if any connection still holds a lock.
-        async with db.engine.connect() as conn:
-            await conn.execute(sa.text("LOCK TABLE documents IN ACCESS EXCLUSIVE MODE NOWAIT"))
-            await conn.rollback()
+        # What a migration does first: fails at once if any connection still holds a lock. The
+        # failed statement's connection was closed by us; its server process lets its locks go
+        # when it notices, which on a loaded machine can take a moment: wait for that, bounded.
+        await _lock_documents_within(seconds=10, db=db)
     assert await FIRST_IDS.all(db, n=1) == []
+
+
+async def _lock_documents_within(*, seconds: float, db: Database) -> None:
+    for _ in range(int(seconds / 0.05)):
+        async with db.engine.connect() as conn:
+            try:
+                await conn.execute(sa.text("LOCK TABLE documents IN ACCESS EXCLUSIVE MODE NOWAIT"))
+                return
+            except DBAPIError:
+                pass
+            finally:
+                await conn.rollback()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"a lock on documents was still held after {seconds:g} s")
