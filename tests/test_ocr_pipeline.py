@@ -177,6 +177,19 @@ async def test_a_corrupt_file_fails_at_once_with_a_clear_error(
     assert deps.enqueue == []  # permanent: no retry
 
 
+async def test_a_heic_photo_from_an_iphone_is_accepted_and_read(client: httpx.AsyncClient, deps: OcrDeps) -> None:
+    image, truth = render_page(NEPALI_NOTICE)
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="HEIF", quality=85)
+
+    doc = await upload(client, buffer.getvalue(), filename="IMG_4821.HEIC")
+    assert doc["file"]["content_type"] == "image/heic"
+    assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) == "done"
+
+    (page,) = (await ocr_of(client, doc))["pages"]
+    assert cer(truth, page["text"]) <= 0.03
+
+
 async def test_a_pdf_over_the_page_limit_fails_with_the_limit_named(client: httpx.AsyncClient, deps: OcrDeps) -> None:
     content, _ = pages_pdf(ENGLISH_LETTER[:1], ENGLISH_LETTER[1:2])
     doc = await upload(client, content, filename="long.pdf")

@@ -104,6 +104,7 @@ async def test_upload_takes_title_and_languages(client: httpx.AsyncClient) -> No
         ("JPEG", "image/jpeg"),
         ("TIFF", "image/tiff"),
         ("WEBP", "image/webp"),
+        ("HEIF", "image/heic"),
         ("PDF", "application/pdf"),
     ],
 )

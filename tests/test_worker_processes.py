@@ -479,7 +479,7 @@ def test_import_cli_imports_a_folder_and_waits_for_ocr(imported: ImportRun) -> N
     for name in imported.truths:
         cells = _summary_row(stdout, name)
         assert cells[1:3] == ["1", "done"], stdout
-    assert "rejected: Upload a PNG, JPEG, TIFF, WebP or PDF file" in _summary_row(stdout, "notes.txt")
+    assert "rejected: Upload a PNG, JPEG, HEIC, TIFF, WebP or PDF file" in _summary_row(stdout, "notes.txt")
     # The worker it started says only what goes wrong: its INFO lines would break up the progress.
     assert " INFO " not in stdout + imported.result.stderr, stdout + imported.result.stderr
 

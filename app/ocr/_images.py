@@ -1,4 +1,8 @@
-"""Raster images: type sniffing, pixel caps, and one prepared frame at a time."""
+"""Raster images: type sniffing, pixel caps, and one prepared frame at a time.
+
+HEIC/HEIF (iPhones' default) is decoded by pillow-heif, which applies the file's own rotation and
+mirroring (irot/imir) and resets the EXIF orientation, so no frame is turned twice.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.ocr._types import OcrError
 
+pillow_heif.register_heif_opener(thumbnails=False)
+
 DEFAULT_DPI = 300
+# Frames with 4x as many pixels or more are decoded at 1/2, 1/3 ... of their size, keeping at
+# least this many: an A4 page spanning 70 % of a 12 MP frame's long side is at about 240 DPI,
+# more than 10 pt text needs (docs/benchmarks.md, "Phone photos").
+WORKING_PIXELS = 12_000_000
 _MIN_DPI, _MAX_DPI = 70, 1200
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -24,6 +35,9 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"MM\x00+", "image/tiff"),
     (b"%PDF-", "application/pdf"),
 )
+# ISO base media files (HEIF) start with an `ftyp` box: its major brand, then compatible brands.
+_HEVC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
+_HEIF_BRANDS = frozenset({b"mif1", b"msf1"})
 # Everything Pillow raises for files that are truncated, corrupt, or not what they claim to be.
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, EOFError, ValueError, IndexError, KeyError)
 
@@ -32,7 +46,22 @@ def sniff_media_type(head: bytes) -> str | None:
     """Return the supported media type announced by the file's first bytes, or None."""
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
+    if head[4:8] == b"ftyp":
+        return _heif_type(head)
     return next((media_type for magic, media_type in _MAGIC if head.startswith(magic)), None)
+
+
+def _heif_type(head: bytes) -> str | None:
+    """image/heic for HEVC-coded HEIF (what phones write), image/heif for a generic HEIF that
+    declares HEVC among its compatible brands; None for AVIF, MP4 and the rest (no decoder here)."""
+    box_size = int.from_bytes(head[:4], "big")
+    brands = [head[i : i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)]
+    major = head[8:12]
+    if major in _HEVC_BRANDS:
+        return "image/heic"
+    if major in _HEIF_BRANDS and _HEVC_BRANDS.intersection(brands):
+        return "image/heif"
+    return None
 
 
 def check_pixels(width: int, height: int, *, max_pixels: int, what: str = "image") -> None:
@@ -103,14 +132,32 @@ def iter_frames(
             try:
                 image.seek(index)
                 check_pixels(*image.size, max_pixels=max_pixels, what=f"page {index + 1}")
-                image.load()
-                prepared = (index + 1, *prepare(image))
+                frame, reduction = decode_reduced(image)
+                upright, dpi = prepare(frame)
+                prepared = (index + 1, upright, max(1, round(dpi / reduction)))
             except _DECODE_ERRORS as exc:
                 raise OcrError(f"page {index + 1} is corrupt or truncated: {exc}") from exc
             except MemoryError as exc:
                 raise OcrError(f"page {index + 1} is too large to decode") from exc
             yield prepared
             del prepared  # one decoded page at a time: let this one go before decoding the next
+
+
+def decode_reduced(image: Image.Image) -> tuple[Image.Image, int]:
+    """Decode the current frame, at 1/n of its size when it has n*n times WORKING_PIXELS or more,
+    and return it with n. A JPEG is decoded straight at the smaller size (DCT scaling), never whole."""
+    width, height = image.size
+    reduction = max(1, int((width * height / WORKING_PIXELS) ** 0.5))
+    if reduction == 1:
+        image.load()
+        return image, 1
+    if image.format == "JPEG":
+        # draft() picks the largest DCT scale (1/2, 1/4, 1/8) that keeps at least the size asked for.
+        image.draft(image.mode, (width // reduction, height // reduction))
+        image.load()
+        return image, round(width / image.width)
+    image.load()
+    return image.reduce(reduction), reduction
 
 
 def prepare(image: Image.Image) -> tuple[Image.Image, int]:

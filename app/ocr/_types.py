@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 SUPPORTED_MEDIA_TYPES: frozenset[str] = frozenset(
-    {"image/png", "image/jpeg", "image/tiff", "image/webp", "application/pdf"}
+    {"image/png", "image/jpeg", "image/heic", "image/heif", "image/tiff", "image/webp", "application/pdf"}
 )
 IMAGE_MEDIA_TYPES: frozenset[str] = SUPPORTED_MEDIA_TYPES - {"application/pdf"}
 DEFAULT_LANGUAGES = "nep+eng"

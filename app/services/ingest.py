@@ -71,7 +71,7 @@ async def _store_file(storage: Storage, start: FileStart, parts: AsyncIterator[P
     def sniff(data: bytes) -> str:
         media_type = ocr.sniff_media_type(data)
         if media_type is None:
-            raise UnsupportedMedia("Upload a PNG, JPEG, TIFF, WebP or PDF file", code="unsupported_file_type")
+            raise UnsupportedMedia("Upload a PNG, JPEG, HEIC, TIFF, WebP or PDF file", code="unsupported_file_type")
         try:
             ocr.check_image_header(data, max_pixels=settings.max_image_pixels)
         except ocr.OcrError as exc:

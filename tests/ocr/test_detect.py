@@ -29,6 +29,11 @@ from tests.ocr.files import png_declaring
         (b"MM\x00*\x00\x00\x00\x08", "image/tiff"),
         (b"RIFF\x24\x00\x00\x00WEBPVP8L", "image/webp"),
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3", "application/pdf"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "image/heic"),  # an iPhone photo
+        (b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1heicmiaf", "image/heif"),
+        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf", None),  # AVIF: no decoder here
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1avif", None),
+        (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2", None),  # an MP4 video
         (b"RIFF\x24\x00\x00\x00WAVEfmt ", None),
         (b"GIF89a\x01\x00\x01\x00", None),
         (b"PK\x03\x04\x14\x00", None),

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.ocr import OcrEngine, OcrError, count_pages, read_pages
+from app.ocr import OcrEngine, OcrError, count_pages, read_pages, sniff_media_type
+from app.ocr._images import iter_frames
 from tests.ocr.files import png_declaring
 from tests.ocr.pages import cer, render_page
 
-LIMITS = {"max_pages": 50, "max_pixels": 50_000_000}
+LIMITS = {"max_pages": 50, "max_pixels": 60_000_000}
 FORMAT_CER = 0.03
 
 
@@ -47,6 +48,29 @@ def test_webp_page(tmp_path: Path, engine: OcrEngine, short_page) -> None:
     path = tmp_path / "page.webp"
     image.save(path, lossless=True)
     [page] = _read(path, "image/webp", engine)
+    assert cer(truth, page.text) <= FORMAT_CER
+
+
+def test_heic_photo_is_read(tmp_path: Path, engine: OcrEngine, short_page) -> None:
+    image, truth = short_page
+    path = tmp_path / "IMG_0001.HEIC"
+    image.convert("RGB").save(path, format="HEIF", quality=90)
+    assert sniff_media_type(path.read_bytes()[:64]) == "image/heic"
+    assert count_pages(path, "image/heic", **LIMITS) == 1
+    [page] = _read(path, "image/heic", engine)
+    assert cer(truth, page.text) <= FORMAT_CER
+
+
+def test_a_50_megapixel_photo_is_decoded_at_half_size_and_read(tmp_path: Path, engine: OcrEngine, short_page) -> None:
+    image, truth = short_page
+    # A 50 MP photo (8160x6120) of a page at 600 DPI: at half size its text is as large as on the clean page.
+    photo = Image.new("L", (8160, 6120), 255)
+    photo.paste(image.resize((image.width * 2, image.height * 2), Image.Resampling.BICUBIC), (400, 400))
+    path = tmp_path / "big.jpg"
+    photo.save(path, quality=90, dpi=(600, 600))
+    [(number, frame, dpi)] = list(iter_frames(path, **LIMITS))
+    assert (number, frame.size, dpi) == (1, (4080, 3060), 300)
+    [page] = _read(path, "image/jpeg", engine)
     assert cer(truth, page.text) <= FORMAT_CER
 
 
