@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
+from PIL import Image
 from sqlalchemy import func, select, update
 
 from app.models import OcrJob, OcrPage
@@ -188,6 +190,24 @@ async def test_a_heic_photo_from_an_iphone_is_accepted_and_read(client: httpx.As
 
     (page,) = (await ocr_of(client, doc))["pages"]
     assert cer(truth, page["text"]) <= 0.03
+
+
+async def test_an_image_of_pure_noise_fails_with_a_reason(
+    app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps
+) -> None:
+    buffer = io.BytesIO()
+    noise = np.random.default_rng(24).integers(0, 256, (1600, 1200), dtype=np.uint8)
+    Image.fromarray(noise).save(buffer, format="PNG")
+    doc = await upload(client, buffer.getvalue(), filename="noise.png")
+
+    assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) == "failed"
+
+    ocr = await ocr_of(client, doc)
+    assert ocr["status"] == "failed"
+    assert ocr["error"] == "page 1: the image looks like noise, not a page: no paper or text found to read"
+    assert ocr["pages"] == []
+    assert deps.enqueue == []  # permanent: no retry
+    assert (await job_row(app, doc)).attempts == 1
 
 
 async def test_a_pdf_over_the_page_limit_fails_with_the_limit_named(client: httpx.AsyncClient, deps: OcrDeps) -> None:

@@ -7,6 +7,7 @@ The worker's face::
     install_hint(missing) -> how to get more languages
     count_pages(path, media_type, ...) -> int        read_pages(path, media_type, ...) -> Iterator[PageText]
     OcrEngine(tessdata, page_timeout=)               clean_nepali(text) -> text
+    flatten_photo(image) -> Flattened (the photo stage, run by read_pages on every OCR'd page)
 
 Errors: OcrError (permanent) and its subclass PageTimeout.
 """
@@ -15,12 +16,14 @@ from app.ocr._engine import OcrEngine
 from app.ocr._images import check_image_header, sniff_media_type
 from app.ocr._nepali import clean_nepali
 from app.ocr._pages import count_pages, read_pages
+from app.ocr._photo import Flattened, flatten_photo
 from app.ocr._tessdata import install_hint, installed_languages, tessdata_dir
 from app.ocr._types import DEFAULT_LANGUAGES, SUPPORTED_MEDIA_TYPES, OcrError, PageText, PageTimeout
 
 __all__ = [
     "DEFAULT_LANGUAGES",
     "SUPPORTED_MEDIA_TYPES",
+    "Flattened",
     "OcrEngine",
     "OcrError",
     "PageText",
@@ -28,6 +31,7 @@ __all__ = [
     "check_image_header",
     "clean_nepali",
     "count_pages",
+    "flatten_photo",
     "install_hint",
     "installed_languages",
     "read_pages",

@@ -1,4 +1,8 @@
-"""The pipeline per file: detect the format, then yield one page's text at a time."""
+"""The pipeline per file: detect the format, then yield one page's text at a time.
+
+Each page OCR'd goes through the same ordered steps: photo stage (left as is for a flat scan) ->
+deskew -> Tesseract -> Nepali clean-up.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from app.ocr._engine import OcrEngine
 from app.ocr._images import count_frames, iter_frames
 from app.ocr._nepali import clean_nepali
 from app.ocr._pdf import count_pdf_pages, iter_pdf_pages
+from app.ocr._photo import flatten_photo
 from app.ocr._tessdata import validate_languages
 from app.ocr._types import IMAGE_MEDIA_TYPES, OcrError, PageText
 
@@ -58,8 +63,12 @@ def read_pages(
 
 
 def _ocr(number: int, image: Image.Image, dpi: int, *, languages: str, engine: OcrEngine) -> PageText:
+    try:
+        page = flatten_photo(image).image
+    except OcrError as exc:
+        raise OcrError(f"page {number}: {exc}") from exc
     # A page skewed by 2-3 degrees makes Tesseract's layout analysis drop whole paragraphs.
-    straight, _ = deskew(image)
+    straight, _ = deskew(page)
     text, confidence = engine.recognize(straight, dpi=dpi, languages=languages)
     if "nep" in languages.split("+"):
         text = clean_nepali(text)
