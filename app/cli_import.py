@@ -64,7 +64,7 @@ async def run_import(settings: Settings, *, paths: list[Path], owner: str, langu
                     item.document_id = await upload_document(
                         db=db,
                         storage=storage,
-                        queue=queue,
+                        enqueue=queue.enqueue_ocr,
                         settings=settings,
                         actor=Actor(id=user.id, email=user.email),
                         parts=file_parts(path, languages=languages),

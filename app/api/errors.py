@@ -19,7 +19,18 @@ from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from app.core.errors import AppError
+from app.core.errors import (
+    AppError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooLarge,
+    TooManyRequests,
+    Unauthorized,
+    UnsupportedMedia,
+)
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -60,8 +71,34 @@ def validation_errors(errors: Any) -> tuple[str, list[dict[str, Any]]]:
     return summary or "Invalid input", items
 
 
+_STATUS: dict[type[AppError], int] = {
+    BadRequest: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    TooLarge: 413,
+    UnsupportedMedia: 415,
+    Invalid: 422,
+    TooManyRequests: 429,
+}
+
+
+def status_of(exc: AppError) -> int:
+    """The HTTP status of a domain error (of its nearest mapped class)."""
+    return next((_STATUS[cls] for cls in type(exc).__mro__ if cls in _STATUS), 500)
+
+
+def _headers_of(exc: AppError) -> dict[str, str] | None:
+    if isinstance(exc, TooManyRequests):
+        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, TooLarge) and exc.stop_reading:
+        return {"Connection": "close"}  # the rest of the body is not read: the connection cannot go on
+    return None
+
+
 def app_error_response(exc: AppError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(exc.body(), status_code=status_of(exc), headers=_headers_of(exc))
 
 
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:

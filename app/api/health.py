@@ -6,12 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
 
 from app.api.metrics import is_operator
-from app.db.checks import connection_problem, read_schema_state, sqlite_folder_problem
-from app.db.migrate import short
-from app.db.session import Database
+from app.db.checks import database_status
 from app.storage import Storage
 from app.worker.queue import Queue
 
@@ -25,23 +22,6 @@ REQUIRED_COMPONENTS = ("database", "storage", "queue")
 async def ping() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
-
-
-async def _database_status(db: Database) -> dict[str, Any]:
-    try:
-        state = await read_schema_state(db)
-    except (OSError, TimeoutError, DBAPIError) as exc:
-        reason = sqlite_folder_problem(db.url) or connection_problem(db.url, exc)
-        log.warning("health: %s", reason)
-        return {"status": "unavailable", "backend": db.engine.dialect.name, "reason": reason}
-    if problem := state.problem():
-        return {
-            "status": "schema_mismatch",
-            "backend": db.engine.dialect.name,
-            "schema": short(state.current),
-            "reason": problem,
-        }
-    return {"status": "ok", "backend": db.engine.dialect.name, "schema": short(state.current)}
 
 
 async def _storage_status(storage: Storage) -> dict[str, Any]:
@@ -88,7 +68,7 @@ async def health(request: Request) -> JSONResponse:
     versions only for operators (the /metrics rule)."""
     state = request.app.state
     components = {
-        "database": await _database_status(state.db),
+        "database": await database_status(state.db),
         "storage": await _storage_status(state.storage),
         "queue": await _queue_status(state.queue),
         "ocr": _ocr_status(state.installed_languages),

@@ -20,10 +20,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from sqlalchemy import func, select
 
 from app.core.errors import NotFound
-from app.models import OcrJob
+from app.crud import ocr as ocr_crud
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,19 +74,10 @@ async def _job_metrics(request: Request) -> bytes:
     )
     state = request.app.state
     async with state.db.unit_of_work(write=False) as session:
-        for status, count in await session.execute(select(OcrJob.status, func.count()).group_by(OcrJob.status)):
+        for status, count in (await ocr_crud.count_jobs_by_status(session=session)).items():
             jobs.labels(status).set(count)
         since = state.clock() - timedelta(hours=1)
-        rows = (
-            await session.execute(
-                select(OcrJob.started_at, OcrJob.finished_at, OcrJob.pages_total).where(
-                    OcrJob.status == "done", OcrJob.finished_at >= since, OcrJob.pages_total > 0
-                )
-            )
-        ).all()
-    seconds = sum((r.finished_at - r.started_at).total_seconds() for r in rows if r.started_at)
-    pages = sum(r.pages_total for r in rows)
-    per_page.set(seconds / pages if pages else 0)
+        per_page.set(await ocr_crud.seconds_per_page_since(session=session, since=since))
     depth.set(await state.queue.pending())
     return generate_latest(registry)
 

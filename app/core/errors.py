@@ -1,15 +1,17 @@
-"""Domain errors, raised below the API layer and mapped to HTTP in one place.
+"""Domain errors, raised below the API layer; app.api.errors maps each to its HTTP status and
+headers, in one place.
 
-    AppError                 500 internal_error (base; never raised directly)
-     ├── BadRequest          400 bad_request
-     ├── Unauthorized        401 not_authenticated / invalid_credentials
-     ├── Forbidden           403 forbidden / csrf_origin_refused
-     ├── NotFound            404 not_found
-     ├── Conflict            409 conflict / email_taken / version_conflict
-     ├── TooLarge            413 request_too_large
-     ├── UnsupportedMedia    415 unsupported_media_type
-     ├── Invalid             422 validation_error
-     └── TooManyRequests     429 too_many_requests (with Retry-After)
+    AppError                 internal_error (base; never raised directly)
+     ├── BadRequest          bad_request: input that cannot be read at all
+     ├── Unauthorized        not_authenticated / invalid_credentials
+     ├── Forbidden           forbidden: the caller's role does not allow it
+     ├── NotFound            not_found (and never telling that a thing exists)
+     ├── Conflict            conflict / email_taken / version_conflict / document_trashed ...
+     ├── TooLarge            request_too_large / file_too_large (`stop_reading`: the rest of the
+     │                       request will not be read)
+     ├── UnsupportedMedia    unsupported_media_type
+     ├── Invalid             validation_error
+     └── TooManyRequests     too_many_requests (`retry_after`: seconds)
 
 Every error renders as `{"detail": str, "code": str, **extra}`.
 
@@ -23,16 +25,12 @@ from typing import Any
 
 
 class AppError(Exception):
-    status_code = 500
     code = "internal_error"
     detail = "Internal server error"
 
-    def __init__(
-        self, detail: str | None = None, *, code: str | None = None, headers: dict[str, str] | None = None, **extra: Any
-    ) -> None:
+    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
         self.detail = detail or self.detail
         self.code = code or self.code
-        self.headers = headers
         self.extra = extra
         super().__init__(self.detail)
 
@@ -41,60 +39,57 @@ class AppError(Exception):
 
 
 class BadRequest(AppError):
-    status_code = 400
     code = "bad_request"
     detail = "Bad request"
 
 
 class Unauthorized(AppError):
-    status_code = 401
     code = "not_authenticated"
     detail = "Not authenticated"
 
 
 class Forbidden(AppError):
-    status_code = 403
     code = "forbidden"
     detail = "Forbidden"
 
 
 class NotFound(AppError):
-    status_code = 404
     code = "not_found"
     detail = "Not found"
 
 
 class Conflict(AppError):
-    status_code = 409
     code = "conflict"
     detail = "Conflict"
 
 
 class TooLarge(AppError):
-    status_code = 413
     code = "request_too_large"
     detail = "Request body too large"
 
+    def __init__(self, detail: str | None = None, *, stop_reading: bool = False, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        # Refused before the whole request was read: what is left of it is not read.
+        self.stop_reading = stop_reading
+
 
 class UnsupportedMedia(AppError):
-    status_code = 415
     code = "unsupported_media_type"
     detail = "Unsupported media type"
 
 
 class Invalid(AppError):
-    status_code = 422
     code = "validation_error"
     detail = "Invalid input"
 
 
 class TooManyRequests(AppError):
-    status_code = 429
     code = "too_many_requests"
     detail = "Too many attempts; try again later"
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(headers={"Retry-After": str(max(1, retry_after))})
+        super().__init__()
+        self.retry_after = max(1, retry_after)
 
 
 class StartupRefused(Exception):

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, bindparam, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crud.document import add_version
@@ -318,3 +318,23 @@ async def get_file_job_and_star(
     )
     row = (await session.execute(stmt)).first()
     return (row[0], row[1], bool(row[2])) if row else (None, None, False)
+
+
+async def count_jobs_by_status(*, session: AsyncSession) -> dict[str, int]:
+    """How many OCR jobs are in each status."""
+    rows = await session.execute(select(OcrJob.status, func.count()).group_by(OcrJob.status))
+    return {status: count for status, count in rows.tuples()}
+
+
+async def seconds_per_page_since(*, session: AsyncSession, since: datetime) -> float:
+    """Mean OCR seconds per page of the jobs finished since `since` (0 when none)."""
+    rows = (
+        await session.execute(
+            select(OcrJob.started_at, OcrJob.finished_at, OcrJob.pages_total).where(
+                OcrJob.status == "done", OcrJob.finished_at >= since, OcrJob.pages_total > 0
+            )
+        )
+    ).all()
+    seconds = sum((r.finished_at - r.started_at).total_seconds() for r in rows if r.started_at)
+    pages = sum(r.pages_total for r in rows)
+    return seconds / pages if pages else 0.0

@@ -10,16 +10,19 @@ import asyncio
 import logging
 import socket
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
 
 from app.core.errors import StartupRefused
-from app.db.migrate import SchemaState, schema_state
+from app.db.migrate import SchemaState, schema_state, short
 from app.db.session import Database
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5.0
+# What reaching a database that cannot be used raises (the driver's errors come wrapped in DBAPIError).
+UNREACHABLE = (OSError, TimeoutError, DBAPIError)
 
 
 def describe(url: str) -> str:
@@ -70,7 +73,7 @@ async def database_problem(db: Database, *, check_schema: bool = True) -> str | 
         return folder
     try:
         state = await read_schema_state(db)
-    except (OSError, TimeoutError, DBAPIError) as exc:
+    except UNREACHABLE as exc:
         return connection_problem(db.url, exc)
     return state.problem() if check_schema else None
 
@@ -80,8 +83,22 @@ async def refuse_schema_not_at_head(db: Database) -> None:
     reached now is logged, not refused (it may come back; /health says so meanwhile)."""
     try:
         state = await read_schema_state(db)
-    except (OSError, TimeoutError, DBAPIError) as exc:
+    except UNREACHABLE as exc:
         log.warning("%s", connection_problem(db.url, exc))
         return
     if problem := state.problem():
         raise StartupRefused(problem)
+
+
+async def database_status(db: Database) -> dict[str, Any]:
+    """/health's view of the database: its backend, schema revision, and why it cannot be used."""
+    backend = db.engine.dialect.name
+    try:
+        state = await read_schema_state(db)
+    except UNREACHABLE as exc:
+        reason = sqlite_folder_problem(db.url) or connection_problem(db.url, exc)
+        log.warning("health: %s", reason)
+        return {"status": "unavailable", "backend": backend, "reason": reason}
+    if problem := state.problem():
+        return {"status": "schema_mismatch", "backend": backend, "schema": short(state.current), "reason": problem}
+    return {"status": "ok", "backend": backend, "schema": short(state.current)}

@@ -16,8 +16,8 @@ from app.models import Document
 from app.services import audit
 from app.services.audit import document_target
 from app.services.documents import Access, ensure_not_trashed
+from app.services.ocr_pipeline import Enqueue
 from app.storage import Storage, StorageNotFound, new_object_key
-from app.worker.queue import Queue
 
 _SUFFIX = " (copy)"
 
@@ -27,7 +27,7 @@ def copy_title(title: str) -> str:
 
 
 async def duplicate_document(
-    *, session: AsyncSession, storage: Storage, queue: Queue, access: Access, now: datetime
+    *, session: AsyncSession, storage: Storage, enqueue: Enqueue, access: Access, now: datetime
 ) -> Document:
     source = access.document
     ensure_not_trashed(source)
@@ -59,7 +59,7 @@ async def duplicate_document(
                 session=session, document_id=copy.id, languages=job.languages, base_version=1, now=now
             )
             copy_id = copy.id
-            after_commit(session, lambda: queue.enqueue_ocr(copy_id, 1))
+            after_commit(session, lambda: enqueue(copy_id, 1))
     await search.reindex_document(session, document_id=copy.id)
     await audit.record(
         session,

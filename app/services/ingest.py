@@ -25,9 +25,9 @@ from app.models import Document
 from app.schemas.types import Title
 from app.services import audit
 from app.services.audit import Actor, document_target
+from app.services.ocr_pipeline import Enqueue
 from app.services.upload_parts import Field, FileData, FileEnd, FileStart, Part
 from app.storage import Storage, new_object_key
-from app.worker.queue import Queue
 
 log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 1024 * 1024  # form framing and fields around the file
@@ -89,7 +89,7 @@ async def _store_file(storage: Storage, start: FileStart, parts: AsyncIterator[P
                 raise TooLarge(
                     f"The file is larger than {settings.max_upload_mb} MB",
                     code="file_too_large",
-                    headers={"Connection": "close"},  # stop reading the rest of the body
+                    stop_reading=True,
                 )
             hasher.update(part.data)
             if content_type is None:
@@ -139,7 +139,7 @@ async def upload_document(
     *,
     db: Database,
     storage: Storage,
-    queue: Queue,
+    enqueue: Enqueue,
     settings: Settings,
     actor: Actor,
     parts: AsyncIterator[Part],
@@ -156,20 +156,18 @@ async def upload_document(
             raise TooLarge(
                 f"The file is larger than {settings.max_upload_mb} MB",
                 code="file_too_large",
-                headers={"Connection": "close"},
+                stop_reading=True,
             )
-        return await _accept(db, storage, queue, settings, actor, parts, installed_languages, now)
+        return await _accept(db, storage, enqueue, settings, actor, parts, installed_languages, now)
     except AppError as exc:
-        await audit.record_alone(
-            db, "upload.rejected", actor=actor, details={"code": exc.code, "status": exc.status_code}
-        )
+        await audit.record_alone(db, "upload.rejected", actor=actor, details={"code": exc.code})
         raise
 
 
 async def _accept(
     db: Database,
     storage: Storage,
-    queue: Queue,
+    enqueue: Enqueue,
     settings: Settings,
     actor: Actor,
     parts: AsyncIterator[Part],
@@ -210,7 +208,7 @@ async def _accept(
                 details={"filename": stored.filename, "size": stored.size, "content_type": stored.content_type},
             )
             # After commit, so the worker finds the rows; if this enqueue is lost, the reaper re-sends it.
-            after_commit(session, lambda: queue.enqueue_ocr(document_id, 1))
+            after_commit(session, lambda: enqueue(document_id, 1))
     except BaseException:
         await storage.delete(stored.key)
         raise

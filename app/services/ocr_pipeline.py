@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -31,7 +32,14 @@ from app.storage import Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
-Enqueue = Callable[[uuid.UUID, int, float | None], Awaitable[None]]
+
+class Enqueue(Protocol):
+    """Send an OCR run to the queue (app.worker.queue.Queue.enqueue_ocr): what the use cases need
+    of the queue, so that they do not depend on the worker."""
+
+    def __call__(self, document_id: uuid.UUID, generation: int, delay: float | None = None) -> Awaitable[None]: ...
+
+
 # Errors that may pass: the store or database was briefly unreachable. Anything in app.ocr.OcrError
 # (corrupt file, page limit, hung page, missing language data) fails the job at once.
 TRANSIENT_ERRORS = (StorageUnavailable, OperationalError, DBAPIError, ConnectionError, TimeoutError)

@@ -15,7 +15,7 @@ from app.services import audit
 from app.services.audit import document_target
 from app.services.documents import Access
 from app.services.ingest import check_languages
-from app.worker.queue import Queue
+from app.services.ocr_pipeline import Enqueue
 
 
 async def get_ocr(*, session: AsyncSession, document: Document) -> OcrRead:
@@ -30,7 +30,7 @@ async def get_ocr(*, session: AsyncSession, document: Document) -> OcrRead:
 async def rerun_ocr(
     *,
     session: AsyncSession,
-    queue: Queue,
+    enqueue: Enqueue,
     access: Access,
     languages: str | None,
     default_languages: str,
@@ -49,7 +49,7 @@ async def rerun_ocr(
     if generation is None:
         raise Conflict("OCR is already queued or running for this document", code="ocr_in_progress")
     document_id = document.id
-    after_commit(session, lambda: queue.enqueue_ocr(document_id, generation))
+    after_commit(session, lambda: enqueue(document_id, generation))
     await audit.record(
         session, "ocr.rerun", actor=access.actor, target=document_target(document_id), details={"languages": chosen}
     )

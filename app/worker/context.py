@@ -30,7 +30,7 @@ def worker_settings() -> Settings:
 
 class WorkerContext:
     def __init__(self, settings: Settings) -> None:
-        from app.worker.queue import Queue
+        from app.worker.queue import Queue  # which imports this module for its tasks' context
 
         self.settings = settings
         self.loop = asyncio.new_event_loop()

@@ -7,47 +7,37 @@ the async service on its worker's own event loop (see `context`).
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import anyio
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from app.core.config import Settings
+from app.models.base import utcnow
+from app.services.ocr_pipeline import reap_stalled_jobs, run_ocr_job
+from app.services.sessions import prune_once_per_day
+from app.services.trash import purge_trash_once_per_day
+from app.worker.context import worker_context
 
 QUEUE_NAME = "lekhamudra"
 
 
 def _run_ocr(document_id: str, generation: int) -> str:
-    from app.services.ocr_pipeline import run_ocr_job
-    from app.worker.context import worker_context
-
     ctx = worker_context()
     return ctx.run(run_ocr_job(ctx.ocr_deps(), uuid.UUID(document_id), generation))
 
 
 def _reap_stalled_jobs() -> int:
-    from app.services.ocr_pipeline import reap_stalled_jobs
-    from app.worker.context import worker_context
-
     ctx = worker_context()
     return ctx.run(reap_stalled_jobs(ctx.ocr_deps()))
 
 
 def _prune_sessions() -> int | None:
-    from app.models.base import utcnow
-    from app.services.sessions import prune_once_per_day
-    from app.worker.context import worker_context
-
     ctx = worker_context()
     return ctx.run(prune_once_per_day(db=ctx.db, now=utcnow()))
 
 
 def _purge_trash() -> int | None:
-    from datetime import timedelta
-
-    from app.models.base import utcnow
-    from app.services.trash import purge_trash_once_per_day
-    from app.worker.context import worker_context
-
     ctx = worker_context()
     retention = timedelta(days=ctx.settings.trash_retention_days)
     return ctx.run(purge_trash_once_per_day(db=ctx.db, storage=ctx.storage, now=utcnow(), retention=retention))
@@ -55,9 +45,6 @@ def _purge_trash() -> int | None:
 
 def _recover_on_startup() -> None:
     # A restarted worker picks up what a killed one left, without waiting for the next minute.
-    from app.services.ocr_pipeline import reap_stalled_jobs
-    from app.worker.context import worker_context
-
     ctx = worker_context()
     ctx.run(reap_stalled_jobs(ctx.ocr_deps(), once_per_slot=False))
 

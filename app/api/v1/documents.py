@@ -226,7 +226,7 @@ async def duplicate(
     access: ReadableDocument, session: SessionDep, storage: StorageDep, queue: QueueDep, now: NowDep, response: Response
 ) -> DocumentRead:
     """A copy you own ("… (copy)"), with its file and OCR text."""
-    copy = await duplicate_document(session=session, storage=storage, queue=queue, access=access, now=now)
+    copy = await duplicate_document(session=session, storage=storage, enqueue=queue.enqueue_ocr, access=access, now=now)
     return await _read(session, Access(document=copy, role="owner", actor=access.actor), response)
 
 

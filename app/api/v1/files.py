@@ -74,7 +74,7 @@ async def upload(
     document_id = await ingest.upload_document(
         db=db,
         storage=storage,
-        queue=queue,
+        enqueue=queue.enqueue_ocr,
         settings=settings,
         actor=actor_of(user),
         parts=iter_multipart(request),
@@ -115,7 +115,7 @@ async def rerun_ocr(
     """Run OCR again (optionally with other languages); 409 while a run is queued or processing."""
     return await ocr_requests.rerun_ocr(
         session=session,
-        queue=queue,
+        enqueue=queue.enqueue_ocr,
         access=access,
         languages=body.languages if body else None,
         default_languages=settings.ocr_default_languages,
