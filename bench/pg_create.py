@@ -3,7 +3,7 @@
 `uv run python -m bench.pg_create` seeds a database as bench.api does (1 000 users, `--documents`
 documents), gives the test user a session, pins PostgreSQL to core 0 and itself to core 1 (as
 bench.api does), and then, for each size in `--at-once`, creates `--creates` documents through the
-app's own write: `app.crud.document.insert_new_as` on a `DriverPool` of that size (the session
+app's own write: `app.services.document_writes.create_for_session` on a `DriverPool` of that size (the session
 check, the document, its first version, its index row and its audit event in one statement),
 `--rounds` times, the sizes in alternation. Reported per size: the median over the rounds of the
 CPU of this database's PostgreSQL backends per create (with the rounds' range), WAL bytes per
@@ -31,9 +31,8 @@ import asyncpg
 import psutil
 
 from app import search
-from app.crud import document as document_crud
 from app.db.driver import DriverPool
-from app.services import audit
+from app.services import audit, document_writes
 from bench import _api_data as data
 from bench._api_server import _postgres, pin_postgres
 
@@ -71,17 +70,17 @@ def creates(token_hash: str, count: int, seed: int) -> list[Create]:
 async def write(pool: DriverPool, create: Create) -> float:
     document_id = uuid.uuid4()
     began = time.perf_counter()
-    found = await document_crud.insert_new_as(
-        pool=pool,
-        token_hash=create.token_hash,
+    params = document_writes.create_params(
         document_id=document_id,
+        owner_id=None,
         title=create.title,
         content=create.content,
         now=datetime.now(UTC),
         index=create.index,
         event=audit.event_values("document.create", actor=None, target=audit.document_target(document_id)),
     )
-    if not found or not found[1]:
+    found = await document_writes.create_for_session().prepared.run(pool, token_hash=create.token_hash, **params)
+    if not found or found["created_id"] is None:
         raise RuntimeError("the session was not live: nothing was written")
     return time.perf_counter() - began
 

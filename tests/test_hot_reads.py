@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 
-from app.db.hot import HotQuery
+from app.db.prepared import PreparedQuery
 from app.db.session import Database
 from app.models import Document
 from tests.databases import is_postgres
 
-FIRST_IDS = HotQuery(sa.select(Document.id).order_by(Document.id).limit(sa.bindparam("n", type_=sa.Integer)))
+FIRST_IDS = PreparedQuery(sa.select(Document.id).order_by(Document.id).limit(sa.bindparam("n", type_=sa.Integer)))
 
 
 async def test_a_hot_read_that_fails_holds_no_lock_and_the_next_one_works(app: FastAPI) -> None:

@@ -311,7 +311,7 @@ async def test_a_failure_in_a_hot_route_is_counted_under_its_route(
     async def broken(**_kwargs: Any) -> None:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr("app.crud.document.list_documents", broken)
+    monkeypatch.setattr("app.crud.document_views.list_documents", broken)
     transport = httpx.ASGITransport(app=apps[0], raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver", cookies=world["alice"]) as client:
         failed = await client.get(DOCS)

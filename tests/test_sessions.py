@@ -12,9 +12,10 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import bindparam, event, func, insert, select
 
 from app.core.security import SESSION_COOKIE
+from app.crud.session import is_live, live_at
 from app.models import Document, Session, User
 from main import create_app
 from tests.conftest import PASSWORD, ClientFactory, SignUp, make_settings, set_cookie, unique_email
@@ -586,3 +587,39 @@ async def test_a_json_endpoint_given_text_plain_is_415(
 
     assert response.status_code == 415
     assert response.json()["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize(
+    ("before_expiry", "live"),
+    [(timedelta(microseconds=1), True), (timedelta(0), False), (timedelta(microseconds=-1), False)],
+    ids=["a microsecond before", "at expiry", "a microsecond after"],
+)
+async def test_the_session_rule_in_sql_and_in_python_agree_at_the_boundary(
+    app: FastAPI, before_expiry: timedelta, live: bool
+) -> None:
+    """`live_at` (written into the statement that creates a document for a session) and
+    `is_live` (what the session check settles with) are one rule: a stored session is live
+    strictly before its expiry, on this engine's own comparison of stored times."""
+    user_id, session_id, expires_at = uuid.uuid4(), uuid.uuid4(), T0 + timedelta(days=3, microseconds=123457)
+    now = expires_at - before_expiry
+    async with app.state.db.write_engine.begin() as conn:
+        email = unique_email("boundary")
+        await conn.execute(insert(User).values(id=user_id, email=email, email_key=email, password_hash="x"))
+        await conn.execute(
+            insert(Session).values(
+                id=session_id,
+                user_id=user_id,
+                token_hash=uuid.uuid4().hex,
+                created_at=T0,
+                last_seen_at=T0,
+                expires_at=expires_at,
+            )
+        )
+        in_sql = await conn.scalar(
+            select(live_at(Session.expires_at, bindparam("now", type_=Session.expires_at.type))).where(
+                Session.id == session_id
+            ),
+            {"now": now},
+        )
+    assert bool(in_sql) is live
+    assert is_live(expires_at, now) is live

@@ -26,17 +26,10 @@ from app.crud.visibility import Permission
 from app.db.session import Database
 from app.schemas.document import DocumentCreate
 from app.services.audit import Actor
-from app.services.documents import (
-    Access,
-    EditTarget,
-    create_document_as,
-    editable_view,
-    ensure_allowed,
-    load_access,
-    open_viewed,
-    session_and_view,
-)
-from app.services.sessions import ClientInfo, Resolved, SessionPolicy, resolve_session
+from app.services.document_access import Access, ensure_allowed, load_access
+from app.services.document_reads import check_session_and_read, open_document
+from app.services.documents import EditTarget, create_document_for_session, editable_view
+from app.services.sessions import ClientInfo, Resolved, SessionPolicy, resolve_session, session_ref
 from app.services.throttle import AuthThrottle
 from app.storage import Storage
 from app.worker.queue import Queue
@@ -216,13 +209,13 @@ async def get_opened_document(request: Request, document_id: str) -> dict[str, A
         raise NotFound("Document not found") from None
     state = request.app.state
     token, now = session_token_of(request), state.clock()
-    resolved, view = await session_and_view(
-        db=state.db, token=token, document_id=target, now=now, policy=state.session_policy
+    resolved, view = await check_session_and_read(
+        db=state.db, session=session_ref(token), document_id=target, now=now, policy=state.session_policy
     )
     user = _answer_cookie(request, token, now, resolved)
     if user is None:
         raise Unauthorized("Sign in to continue")
-    return await open_viewed(db=state.db, actor=actor_of(user), document_id=target, now=now, view=view)
+    return await open_document(db=state.db, actor=actor_of(user), document_id=target, now=now, view=view)
 
 
 # DocumentRead's values, to be written as they are (app.api.responses).
@@ -234,9 +227,9 @@ async def create_as_caller(request: Request, document_in: DocumentCreate) -> dic
     (Caller's rule: 401, and nothing written, without a live session); DocumentRead's values."""
     state = request.app.state
     token, now = session_token_of(request), state.clock()
-    resolved, values = await create_document_as(
+    resolved, values = await create_document_for_session(
         db=state.db,
-        token=token,
+        session=session_ref(token),
         now=now,
         policy=state.session_policy,
         title=document_in.title,

@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     postgres_host: str | None = None
     postgres_port: int = Field(default=5432, ge=1, le=65535)
     db_pool_size: int = Field(default=20, ge=1, le=200)
-    # Hot statements (app.db.hot) that PostgreSQL runs at once for one process. Each is one
+    # Hot statements (app.db.prepared) that PostgreSQL runs at once for one process. Each is one
     # statement whose connection is held for nothing else, so a few keep the database busy; more
     # only make its backends contend (measured on one core: 32 at once cost 555 µs of its CPU per
     # create, 4 at once 370 µs).

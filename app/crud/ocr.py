@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, bindparam, delete, exists, func, or_, sele
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crud.document import add_version
-from app.db.hot import HotQuery
+from app.db.prepared import PreparedQuery
 from app.db.session import Database
 from app.models import Document, DocumentFile, DocumentStar, OcrJob, OcrPage
 
@@ -84,7 +84,7 @@ async def get_job(*, session: AsyncSession, document_id: uuid.UUID) -> OcrJob | 
     return await session.get(OcrJob, document_id, populate_existing=True)
 
 
-_PAGE_TEXTS = HotQuery(
+_PAGE_TEXTS = PreparedQuery(
     select(OcrPage.number, OcrPage.text)
     .where(OcrPage.document_id == bindparam("document_id", type_=OcrPage.document_id.type))
     .order_by(OcrPage.number)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.db.hot import HotQuery, Row
-from app.db.session import Database
+from app.db.prepared import PreparedQuery, Row
+from app.db.session import Database, rows_changed
 from app.models import Session, User
 
 
@@ -32,7 +32,7 @@ class SessionUser:
 def session_user_columns(prefix: str = "") -> list[ColumnElement[Any]]:
     """The session check's columns (a SessionUser's fields, each name after `prefix`), over
     Session joined to User: for this lookup, and for a query that answers the session check
-    along with what the request reads (app.crud.document.get_read_view_by_token)."""
+    along with what the request reads (`caller_lookup`)."""
     columns = {
         "session_id": Session.id,
         "session_created_at": Session.created_at,
@@ -50,11 +50,30 @@ def session_user_of(row: Row, prefix: str = "") -> SessionUser:
     return SessionUser(**{name: row[prefix + name] for name in SessionUser.__slots__})
 
 
-_LOOKUP = HotQuery(
-    select(*session_user_columns())
-    .join(User, User.id == Session.user_id)
-    .where(Session.token_hash == bindparam("token_hash"))
-)
+def is_live(expires_at: datetime, now: datetime) -> bool:
+    """The session-is-live rule, in Python: live strictly before its `expires_at`. Its twin in
+    SQL is `live_at`, side by side so that they stay one rule (tests/test_sessions.py checks that
+    they agree at the boundary instants)."""
+    return expires_at > now
+
+
+def live_at(expires_at: ColumnElement[datetime], now: ColumnElement[datetime]) -> ColumnElement[bool]:
+    """`is_live` in SQL, for a statement that writes only for a live session."""
+    return expires_at > now
+
+
+def caller_lookup(prefix: str = "") -> Select[Any]:
+    """The session whose token hash is the parameter `token_hash`, with its user: the session
+    check's columns (`session_user_columns(prefix)`), expired or not. A statement that answers
+    the session check along with its own work (a read view, a create) starts from it."""
+    return (
+        select(*session_user_columns(prefix))
+        .join(User, User.id == Session.user_id)
+        .where(Session.token_hash == bindparam("token_hash"))
+    )
+
+
+_LOOKUP = PreparedQuery(caller_lookup())
 
 
 async def get_session_user(*, db: Database, token_hash: str) -> SessionUser | None:
@@ -110,15 +129,14 @@ async def list_user_sessions(*, session: AsyncSession, user_id: uuid.UUID, now: 
 
 async def delete_user_session(*, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
     """Delete one of the user's own sessions; False if it is not theirs (or gone)."""
-    result = await session.execute(delete(Session).where(Session.id == session_id, Session.user_id == user_id))
-    return result.rowcount == 1
+    return await rows_changed(session, delete(Session).where(Session.id == session_id, Session.user_id == user_id)) == 1
 
 
 async def delete_user_sessions(*, session: AsyncSession, user_id: uuid.UUID, except_id: uuid.UUID | None = None) -> int:
     stmt = delete(Session).where(Session.user_id == user_id)
     if except_id is not None:
         stmt = stmt.where(Session.id != except_id)
-    return (await session.execute(stmt)).rowcount
+    return await rows_changed(session, stmt)
 
 
 async def lock_user_sessions(*, session: AsyncSession, user_id: uuid.UUID) -> None:
@@ -147,4 +165,4 @@ async def delete_sessions_past(
 async def delete_expired_batch(*, session: AsyncSession, now: datetime, batch_size: int) -> int:
     """Delete up to `batch_size` expired sessions (found through the expires_at index)."""
     ids = select(Session.id).where(Session.expires_at <= now).limit(batch_size).scalar_subquery()
-    return (await session.execute(delete(Session).where(Session.id.in_(ids)))).rowcount
+    return await rows_changed(session, delete(Session).where(Session.id.in_(ids)))

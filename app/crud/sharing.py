@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Executable, FromClause, delete, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.crud.document import SUMMARY_COLUMNS
+from app.crud.document_views import SUMMARY_COLUMNS
 from app.crud.visibility import document_visible_to, role_of
 from app.models import Document, DocumentRecent, DocumentShare, DocumentStar, ShareLink, User
 
@@ -61,6 +62,29 @@ async def clear_star(*, session: AsyncSession, user_id: uuid.UUID, document_id: 
     await session.execute(
         delete(DocumentStar).where(DocumentStar.user_id == user_id, DocumentStar.document_id == document_id)
     )
+
+
+def recent_rows(dialect: str) -> Callable[[FromClause], list[Executable]]:
+    """A write's step (app.db.writes): its author's "recent" row for the document, at the
+    write's time (`source`: the anchor's row, with id, updated_by and updated_at)."""
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert
+
+    def rows(source: FromClause) -> list[Executable]:
+        c = source.c
+        stmt = insert(DocumentRecent).from_select(
+            ["user_id", "document_id", "seen_at"],
+            # SQLite reads `SELECT ... ON CONFLICT` as a join's ON unless the select has a WHERE.
+            select(c.updated_by, c.id, c.updated_at).where(true()),
+        )
+        return [
+            stmt.on_conflict_do_update(
+                index_elements=[DocumentRecent.user_id, DocumentRecent.document_id],
+                set_={"seen_at": stmt.excluded.seen_at},
+                where=DocumentRecent.seen_at <= stmt.excluded.seen_at,
+            )
+        ]
+
+    return rows
 
 
 async def touch_recent(

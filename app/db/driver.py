@@ -1,4 +1,4 @@
-"""The driver's connections for hot statements (app.db.hot), PostgreSQL only.
+"""The driver's connections for prepared statements (app.db.prepared), PostgreSQL only.
 
 Each use is one statement in autocommit: take a connection, run it, put it back. asyncpg's Pool
 does more per use than that needs (a proxy object per use, and a task to put the connection

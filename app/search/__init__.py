@@ -2,23 +2,27 @@
 
 The face: `index_document` (or `reindex_document`, which reads the row and its OCR pages) and
 `remove_document` inside the caller's transaction, or `index_values` first and `store_index` in
-it; `search` within what the caller may see, `parse_query` (raises `InvalidQuery`, a
-ValueError). One normalizer and stemmer (`_text`) serves both engines; `_sqlite` (FTS5) and
-`_postgres` (tsvector) sit behind this module, chosen by the session's dialect. Snippets and page
-numbers are ours (`_snippet`). Tokenizing large text runs off the event loop (`_offload`).
+it, or `index_rows` as a step of a write (app.db.writes) with `index_params(index_values(...))`;
+`search` within what the caller may see, `parse_query` (raises `InvalidQuery`, a ValueError).
+One normalizer and stemmer (`_text`) serves both engines; `_sqlite` (FTS5) and `_postgres`
+(tsvector) sit behind this module, chosen by the session's dialect. Snippets and page numbers are
+ours (`_snippet`). Tokenizing large text runs off the event loop (`_offload`).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache, partial
 from types import ModuleType
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.session import rows_changed
 from app.models import Document, OcrPage
 from app.search import _offload, _postgres, _sqlite
 from app.search._query import MAX_QUERY_CHARS, InvalidQuery, ParsedQuery, Term, parse_query
@@ -35,11 +39,11 @@ __all__ = [
     "Term",
     "include_name",
     "index_document",
+    "index_params",
+    "index_rows",
     "index_values",
     "make_index_values",
     "parse_query",
-    "postgres_index_row",
-    "postgres_index_values",
     "reindex_document",
     "remove_document",
     "search",
@@ -99,10 +103,36 @@ async def index_values(dialect: str, *, title: str, content: str, pages: list[tu
     return await _offload.run(make_index_values, dialect, title, content, pages, size=size)
 
 
+def index_rows(dialect: str, *, new: bool) -> Callable[[sa.FromClause], list[sa.Executable]]:
+    """A write's step (app.db.writes) on `dialect`'s engine: the document's index row, from a
+    relation with its id, owner_id, updated_at and trashed_at (the write's anchor) and the
+    parameters `index_params(...)`. `new`: the document has no index row yet."""
+    return partial(_ENGINES[dialect].index_rows, new=new)
+
+
+def index_params(values: dict[str, str]) -> dict[str, str]:
+    """`index_rows`' parameters, from `index_values`."""
+    return {"index_" + name: value for name, value in values.items()}
+
+
+@cache
+def _stored_rows(dialect: str) -> list[sa.Executable]:
+    followed = (Document.id, Document.owner_id, Document.updated_at, Document.trashed_at)
+    document = sa.select(*followed).where(Document.id == sa.bindparam("document_id", type_=Document.id.type))
+    return index_rows(dialect, new=False)(document.subquery("document"))
+
+
 async def store_index(session: AsyncSession, *, document_id: uuid.UUID, values: dict[str, str]) -> None:
     """Write a document's index row (`index_values`) in the caller's transaction; writing it
-    again replaces it."""
-    await _engine(session).index(session, document_id=document_id, values=values)
+    again replaces it. The row is made from the document's own, so a document not in the
+    database (not yet flushed: sessions do not autoflush) is an error, not a row left out."""
+    await session.flush()
+    params = {"document_id": document_id, **index_params(values)}
+    *_replaced, insert = _stored_rows(session.get_bind().dialect.name)
+    for statement in _replaced:
+        await session.execute(statement, params)
+    if await rows_changed(session, insert, params) == 0:
+        raise LookupError(f"document {document_id} is not in the database: flush it before indexing")
 
 
 async def index_document(
@@ -112,18 +142,6 @@ async def index_document(
     dialect = session.get_bind().dialect.name
     values = await index_values(dialect, title=title, content=content, pages=pages)
     await store_index(session, document_id=document_id, values=values)
-
-
-def postgres_index_row(document: sa.FromClause | None = None, *, new: bool = False) -> sa.Insert:
-    """PostgreSQL's upsert of one document's index row, for a statement that writes the document
-    too (a CTE); its parameters are `postgres_index_values(...)`, and `document_id` unless the
-    document is given as a CTE returning its id, owner_id, updated_at and trashed_at. `new`: a
-    document that statement inserts, so a plain insert (there is no row to replace)."""
-    return _postgres.upsert_statement(document, new=new)
-
-
-async def postgres_index_values(*, title: str, content: str, pages: list[tuple[int, str]]) -> dict[str, str]:
-    return await index_values("postgresql", title=title, content=content, pages=pages)
 
 
 async def reindex_document(session: AsyncSession, *, document_id: uuid.UUID, current: Document | None = None) -> None:
@@ -187,7 +205,9 @@ async def _hit_sections(session: AsyncSession, rows: list[sa.Row[Any]]) -> list[
     page number are made from (they read no further, see _snippet)."""
     ids = [row.id for row in rows]
     content = sa.func.substr(Document.content, 1, SOURCE_CHARS)
-    contents = dict((await session.execute(sa.select(Document.id, content).where(Document.id.in_(ids)))).all())
+    contents: dict[uuid.UUID, str] = dict(
+        (await session.execute(sa.select(Document.id, content).where(Document.id.in_(ids)))).all()
+    )
     pages: dict[uuid.UUID, list[tuple[int, str]]] = {i: [] for i in ids}
     page_rows = await session.execute(
         sa.select(OcrPage.document_id, OcrPage.number, sa.func.substr(OcrPage.text, 1, SOURCE_CHARS))

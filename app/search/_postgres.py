@@ -199,38 +199,24 @@ def index_values(title: list[str], body: list[str]) -> dict[str, str]:
 _FOLLOWED = ("owner_id", "updated_at", "trashed_at")  # copied from the document (migration 0008)
 
 
-def upsert_statement(document: sa.FromClause | None = None, *, new: bool = False) -> sa.Insert:
-    """Insert or replace one document's row, from the literals of `index_values` (bound by name).
-    `document`: where the document's id, owner_id, updated_at and trashed_at come from: by
-    default `documents` at the parameter `document_id`; or an INSERT's or UPDATE's RETURNING (a
-    CTE) in the same statement, whose row the other parts of it cannot see in `documents` (see
-    app.db.hot.HotWrite). `new`: the document is being inserted by that statement, so it has no
-    row to replace: a plain INSERT, without ON CONFLICT's speculative insertion (measured: 30-55
-    µs of PostgreSQL's CPU per create)."""
-    if document is None:
-        source = sa.select(Document.id, *(Document.__table__.c[name] for name in _FOLLOWED)).where(
-            Document.id == sa.bindparam("document_id", type_=Document.id.type)
-        )
-    else:
-        source = sa.select(document.c.id, *(document.c[name] for name in _FOLLOWED))
-    literals = {name: sa.cast(sa.bindparam(name, type_=sa.Text), TSVECTOR) for name in ("tsv", "title_tsv", "pairs")}
-    stmt = insert(docs).from_select(["document_id", *_FOLLOWED, *literals], source.add_columns(*literals.values()))
+def index_rows(source: sa.FromClause, *, new: bool) -> list[sa.Executable]:
+    """The document's index row, replacing any it had, from the parameters `index_tsv`,
+    `index_title_tsv` and `index_pairs` (`index_values`' literals). `source`: a relation with the
+    document's id, owner_id, updated_at and trashed_at (copied into the row). `new`: the document
+    has no index row yet (the same statement inserts it), so a plain INSERT, without ON
+    CONFLICT's speculative insertion, which costs PostgreSQL CPU on every create."""
+    columns = sa.select(source.c.id, *(source.c[name] for name in _FOLLOWED))
+    literals = {
+        name: sa.cast(sa.bindparam("index_" + name, type_=sa.Text), TSVECTOR) for name in ("tsv", "title_tsv", "pairs")
+    }
+    stmt = insert(docs).from_select(["document_id", *_FOLLOWED, *literals], columns.add_columns(*literals.values()))
     if new:
-        return stmt
-    return stmt.on_conflict_do_update(
-        index_elements=[docs.c.document_id], set_={name: stmt.excluded[name] for name in (*_FOLLOWED, *literals)}
-    )
-
-
-_UPSERT = upsert_statement()
-
-
-async def index(session: AsyncSession, *, document_id: uuid.UUID, values: dict[str, str]) -> None:
-    result = await session.execute(_UPSERT, {"document_id": document_id, **values})
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        # The row is built from the document's own row: one not in the database (not yet
-        # flushed: sessions do not autoflush) would be silently left out of the index.
-        raise LookupError(f"document {document_id} is not in the database: flush it before indexing")
+        return [stmt]
+    return [
+        stmt.on_conflict_do_update(
+            index_elements=[docs.c.document_id], set_={name: stmt.excluded[name] for name in (*_FOLLOWED, *literals)}
+        )
+    ]
 
 
 async def remove(session: AsyncSession, *, document_id: uuid.UUID) -> None:

@@ -38,17 +38,20 @@ def index_values(title: list[str], body: list[str]) -> dict[str, str]:
     return {"title": " ".join(title), "body": " ".join(body)}
 
 
-async def index(session: AsyncSession, *, document_id: uuid.UUID, values: dict[str, str]) -> None:
-    if await session.scalar(sa.select(Document.id).where(Document.id == document_id)) is None:
-        # As on PostgreSQL, whose index row is built from the document's: a document not yet
-        # flushed (sessions do not autoflush) is an error, not a row that search never joins.
-        raise LookupError(f"document {document_id} is not in the database: flush it before indexing")
-    await remove(session, document_id=document_id)
-    await session.execute(sa.insert(docs).values(document_id=document_id, title=values["title"], body=values["body"]))
+def index_rows(source: sa.FromClause, *, new: bool) -> list[sa.Executable]:
+    """The document's index row, replacing any it had (`new`: it has none), from the parameters
+    `index_title` and `index_body` (`index_values`); `source`: a relation with the document's id."""
+    insert = sa.insert(docs).from_select(
+        ["document_id", "title", "body"],
+        sa.select(source.c.id, sa.bindparam("index_title", type_=sa.Text), sa.bindparam("index_body", type_=sa.Text)),
+    )
+    if new:
+        return [insert]
+    # A trigger on search_documents removes the FTS5 entries.
+    return [sa.delete(docs).where(docs.c.document_id.in_(sa.select(source.c.id))), insert]
 
 
 async def remove(session: AsyncSession, *, document_id: uuid.UUID) -> None:
-    # A trigger on search_documents removes the FTS5 entries.
     await session.execute(sa.delete(docs).where(docs.c.document_id == document_id))
 
 

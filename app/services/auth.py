@@ -132,7 +132,7 @@ async def logout(*, session: AsyncSession, token: str | None, actor: Actor | Non
 
 def _refuse_password_of(user: User, password: str) -> None:
     """The rule the body's validation could not apply: the new password must not contain the
-    account's email (refused as a 422 shaped like the other password refusals)."""
+    account's email (refused as Invalid, shaped like the other password refusals)."""
     refusal = password_refusal(password, email=user.email)
     if refusal is not None:
         error = {"loc": ["body", "new_password"], "msg": refusal.message, "type": refusal.code}

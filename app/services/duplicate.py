@@ -3,19 +3,19 @@ documents' trails."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import search
 from app.core.errors import NotFound
-from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
 from app.db.session import after_commit
 from app.models import Document
-from app.services import audit
+from app.services import audit, document_writes
 from app.services.audit import document_target
-from app.services.documents import Access, ensure_not_trashed
+from app.services.document_access import Access, ensure_not_trashed
 from app.services.ocr_pipeline import Enqueue
 from app.storage import Storage, StorageNotFound, new_object_key
 
@@ -29,12 +29,30 @@ def copy_title(title: str) -> str:
 async def duplicate_document(
     *, session: AsyncSession, storage: Storage, enqueue: Enqueue, access: Access, now: datetime
 ) -> Document:
+    """The copy (app.services.document_writes.create, indexed with the source's OCR pages when
+    its OCR has finished, for they are copied too), its file and OCR job."""
     source = access.document
     ensure_not_trashed(source)
-    copy = await document_crud.create_document(
-        session=session, owner_id=access.actor.id, title=copy_title(source.title), content=source.content, now=now
-    )
     file = await ocr_crud.get_file(session=session, document_id=source.id)
+    job = await ocr_crud.get_job(session=session, document_id=source.id) if file is not None else None
+    finished = job is not None and job.status in ocr_crud.FINISHED
+    pages = await ocr_crud.list_pages(session=session, document_id=source.id) if finished else []
+    copy_id, title, dialect = uuid.uuid4(), copy_title(source.title), session.get_bind().dialect.name
+    texts = [(page.number, page.text) for page in pages]
+    index = await search.index_values(dialect, title=title, content=source.content, pages=texts)
+    event = audit.event_values(
+        "document.duplicate", actor=access.actor, target=document_target(copy_id), details={"source_id": str(source.id)}
+    )
+    params = document_writes.create_params(
+        document_id=copy_id,
+        owner_id=access.actor.id,
+        title=title,
+        content=source.content,
+        now=now,
+        index=index,
+        event=event,
+    )
+    await document_writes.create(dialect).run(session, params)
     if file is not None:
         key = new_object_key()
         try:
@@ -43,7 +61,7 @@ async def duplicate_document(
             raise NotFound("The file is missing from storage", code="file_missing") from None
         await ocr_crud.create_file(
             session=session,
-            document_id=copy.id,
+            document_id=copy_id,
             storage_key=key,
             filename=file.filename,
             size=file.size,
@@ -51,29 +69,23 @@ async def duplicate_document(
             sha256=file.sha256,
             now=now,
         )
-        job = await ocr_crud.get_job(session=session, document_id=source.id)
-        if job is not None and job.status in ocr_crud.FINISHED:
-            await ocr_crud.copy_finished_job(session=session, source=job, document_id=copy.id, now=now)
+        if job is not None and finished:
+            await ocr_crud.copy_finished_job(session=session, source=job, document_id=copy_id, now=now)
         elif job is not None:
             await ocr_crud.create_job(
-                session=session, document_id=copy.id, languages=job.languages, base_version=1, now=now
+                session=session, document_id=copy_id, languages=job.languages, base_version=1, now=now
             )
-            copy_id = copy.id
             after_commit(session, lambda: enqueue(copy_id, 1))
-    await search.reindex_document(session, document_id=copy.id)
-    await audit.record(
-        session,
-        "document.duplicate",
-        actor=access.actor,
-        target=document_target(copy.id),
-        details={"source_id": str(source.id)},
-    )
     # On the source's too: its owner sees who copied it, and when, whatever their role.
     await audit.record(
         session,
         "document.duplicate",
         actor=access.actor,
         target=document_target(source.id),
-        details={"copy_id": str(copy.id)},
+        details={"copy_id": str(copy_id)},
     )
+    await session.flush()
+    copy = await session.get(Document, copy_id)
+    if copy is None:
+        raise RuntimeError("the copy just written is not there")
     return copy

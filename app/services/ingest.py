@@ -18,12 +18,10 @@ from app import ocr, search
 from app.core.config import Settings
 from app.core.errors import AppError, BadRequest, Invalid, TooLarge, UnsupportedMedia
 from app.core.filenames import filename_stem, sanitize_filename
-from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
 from app.db.session import Database, after_commit
-from app.models import Document
 from app.schemas.types import Title
-from app.services import audit
+from app.services import audit, document_writes
 from app.services.audit import Actor, document_target
 from app.services.ocr_pipeline import Enqueue
 from app.services.upload_parts import Field, FileData, FileEnd, FileStart, Part
@@ -181,13 +179,18 @@ async def _accept(
             title = _title.validate_python(fields.get("title") or filename_stem(stored.filename))
         except ValidationError as exc:
             raise Invalid(f"title: {exc.errors()[0]['msg']}") from None
+        document_id, dialect = uuid.uuid4(), db.engine.dialect.name
+        index = await search.index_values(dialect, title=title, content="", pages=[])
+        details = {"filename": stored.filename, "size": stored.size, "content_type": stored.content_type}
+        event = audit.event_values("upload.accepted", actor=actor, target=document_target(document_id), details=details)
+        params = document_writes.create_params(
+            document_id=document_id, owner_id=actor.id, title=title, content="", now=now, index=index, event=event
+        )
         async with db.unit_of_work() as session:
-            document: Document = await document_crud.create_document(
-                session=session, owner_id=actor.id, title=title, content="", now=now
-            )
+            await document_writes.create(dialect).run(session, params)
             await ocr_crud.create_file(
                 session=session,
-                document_id=document.id,
+                document_id=document_id,
                 storage_key=stored.key,
                 filename=stored.filename,
                 size=stored.size,
@@ -196,16 +199,7 @@ async def _accept(
                 now=now,
             )
             await ocr_crud.create_job(
-                session=session, document_id=document.id, languages=languages, base_version=1, now=now
-            )
-            document_id = document.id
-            await search.index_document(session, document_id=document_id, title=title, content="", pages=[])
-            await audit.record(
-                session,
-                "upload.accepted",
-                actor=actor,
-                target=document_target(document_id),
-                details={"filename": stored.filename, "size": stored.size, "content_type": stored.content_type},
+                session=session, document_id=document_id, languages=languages, base_version=1, now=now
             )
             # After commit, so the worker finds the rows; if this enqueue is lost, the reaper re-sends it.
             after_commit(session, lambda: enqueue(document_id, 1))

@@ -13,7 +13,7 @@ from app.models import Document
 from app.schemas.ocr import OcrPageRead, OcrRead, OcrSummary
 from app.services import audit
 from app.services.audit import document_target
-from app.services.documents import Access
+from app.services.document_access import Access
 from app.services.ingest import check_languages
 from app.services.ocr_pipeline import Enqueue
 
@@ -37,7 +37,7 @@ async def rerun_ocr(
     installed_languages: list[str],
     now: datetime,
 ) -> OcrRead:
-    """Queue the OCR again (a new generation); 409 while a run is queued or processing."""
+    """Queue the OCR again (a new generation); Conflict while a run is queued or processing."""
     document = access.document
     job = await ocr_crud.get_job(session=session, document_id=document.id)
     if job is None:

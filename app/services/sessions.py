@@ -62,6 +62,20 @@ class NewSession:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionRef:
+    """The session a request names, as a statement that checks it along with its own work looks
+    it up (app.crud.session.caller_lookup): the services past this one never see the cookie."""
+
+    token_hash: str
+
+
+def session_ref(token: str | None) -> SessionRef | None:
+    """The session the cookie's token names; None without a usable token."""
+    token_hash = token_digest(token) if token else None
+    return SessionRef(token_hash) if token_hash else None
+
+
+@dataclass(frozen=True, slots=True)
 class Resolved:
     """What the cookie means: a user (maybe with a renewed expiry), or anonymous (maybe expired)."""
 
@@ -119,10 +133,14 @@ async def _end_sessions_past_limit(
 
 async def resolve_session(*, db: Database, token: str | None, now: datetime, policy: SessionPolicy) -> Resolved:
     """The cookie's session: one indexed read; a write only to renew (once per interval) or expire."""
-    token_hash = token_digest(token) if token else None
-    if token_hash is None:
+    return await check_session(db=db, session=session_ref(token), now=now, policy=policy)
+
+
+async def check_session(*, db: Database, session: SessionRef | None, now: datetime, policy: SessionPolicy) -> Resolved:
+    """`resolve_session` of a session already named (`session_ref`)."""
+    if session is None:
         return Resolved(user=None)
-    user = await session_crud.get_session_user(db=db, token_hash=token_hash)
+    user = await session_crud.get_session_user(db=db, token_hash=session.token_hash)
     return await settle_session(db=db, user=user, now=now, policy=policy)
 
 
@@ -131,7 +149,7 @@ async def settle_session(*, db: Database, user: SessionUser | None, now: datetim
     per interval), or simply valid. `user`: the lookup's answer, None for an unknown token."""
     if user is None:
         return Resolved(user=None)
-    if user.expires_at <= now:
+    if not session_crud.is_live(user.expires_at, now):
         async with db.write_engine.begin() as conn:
             await session_crud.delete_session_by_id(conn=conn, session_id=user.session_id)
         await audit.record_alone(

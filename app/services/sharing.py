@@ -19,7 +19,7 @@ from app.models import Document, ShareLink
 from app.schemas.sharing import LinkCreate, MemberRead
 from app.services import audit
 from app.services.audit import document_target
-from app.services.documents import Access
+from app.services.document_access import Access
 from app.services.throttle import AuthThrottle
 
 
@@ -91,7 +91,7 @@ class NewLink:
 async def create_link(
     *, session: AsyncSession, passwords: Passwords, access: Access, link_in: LinkCreate, now: datetime, limit: int
 ) -> NewLink:
-    """A new link; 409 `too_many_links` while the document has `limit` live ones (links cost
+    """A new link; Conflict `too_many_links` while the document has `limit` live ones (links cost
     their creator nothing, and each is one more door for guesses)."""
     if link_in.expires_at is not None and link_in.expires_at <= now:
         raise Invalid("expires_at must be in the future", code="validation_error")
@@ -148,8 +148,8 @@ async def open_link(
     now: datetime,
     kind: str,
 ) -> Document:
-    """The document behind a live link; 404 for anything else (unknown, expired, revoked, trashed,
-    wrong password), every refusal audited and counted against the client's IP; 429 while that IP
+    """The document behind a live link; NotFound for anything else (unknown, expired, revoked, trashed,
+    wrong password), every refusal audited and counted against the client's IP; TooManyRequests while that IP
     is over its refusals, or the link is waiting out the delay after wrong passwords (audited as
     `link.throttled`)."""
     async with _throttled(session, db, None):
@@ -196,7 +196,7 @@ async def open_link(
 async def _throttled(
     session: AsyncSession, db: Database, found: tuple[ShareLink, Document] | None
 ) -> AsyncIterator[None]:
-    """A 429 from inside is audited as `link.throttled` (of the link, once it is known)."""
+    """A TooManyRequests from inside is audited as `link.throttled` (of the link, once it is known)."""
     try:
         yield
     except TooManyRequests:

@@ -23,7 +23,7 @@ from app.db.session import Database
 from app.models import Base, Document, OcrPage
 from app.models.base import UTCDateTime
 from app.search import _engine as search_engine_of
-from app.search import include_name, search
+from app.search import include_name, search, store_index
 from app.search._postgres import index_values
 from tests.conftest import make_settings
 from tests.databases import fresh_database, is_postgres
@@ -100,7 +100,7 @@ async def _index_as_of_0007(session: Any, document_id: uuid.UUID, *, title: list
     """An index row as migrations 0004-0007 left it (PostgreSQL: the tsvectors alone)."""
     if not is_postgres():
         engine = search_engine_of(session)
-        await engine.index(session, document_id=document_id, values=engine.index_values(title, body))
+        await store_index(session, document_id=document_id, values=engine.index_values(title, body))
         return
     columns = ("tsv", "title_tsv", "pairs")
     table = sa.table("search_documents", sa.column("document_id", sa.Uuid), *(sa.column(c) for c in columns))

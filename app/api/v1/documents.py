@@ -30,6 +30,7 @@ from app.api.hot import UUID_SEGMENT, HotRoute, route_of
 from app.api.responses import object_response, page_response
 from app.core.errors import Invalid, NotFound
 from app.crud import document as document_crud
+from app.crud import document_views
 from app.crud import sharing as sharing_crud
 from app.schemas.common import Page, error_responses
 from app.schemas.document import (
@@ -44,8 +45,9 @@ from app.schemas.document import (
     VersionSummary,
 )
 from app.schemas.types import MAX_INT32
+from app.services import document_reads
 from app.services import documents as document_service
-from app.services.documents import Access
+from app.services.document_access import Access
 from app.services.duplicate import duplicate_document
 
 router = APIRouter(prefix="/documents", tags=["documents"])
@@ -69,7 +71,7 @@ def _if_match_version(if_match: str | None) -> list[int]:
 
 async def _read(session: SessionDep, access: Access, response: Response) -> DocumentRead:
     response.headers["etag"] = f'"{access.document.version}"'
-    return await document_service.document_read(session=session, access=access)
+    return await document_reads.document_read(session=session, access=access)
 
 
 @router.post(
@@ -97,7 +99,7 @@ async def list_documents(caller: CallerDep, query: Annotated[DocumentListQuery, 
     `scope` owned/shared, `sort` by updated/created/title (`-` for descending), `starred=true`
     for your starred ones, `trashed=true` for your trash.
     """
-    rows, total = await document_crud.list_documents(db=caller.db, user_id=caller.user.id, **query.model_dump())
+    rows, total = await document_views.list_documents(db=caller.db, user_id=caller.user.id, **query.model_dump())
     return page_response(rows, _SUMMARY_FIELDS, total=total, limit=query.limit, offset=query.offset)
 
 

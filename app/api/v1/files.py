@@ -27,9 +27,8 @@ from app.crud import ocr as ocr_crud
 from app.schemas.common import error_responses
 from app.schemas.document import DocumentRead
 from app.schemas.ocr import OcrRead, OcrRerun
-from app.services import documents as document_service
-from app.services import ingest, ocr_requests
-from app.services.documents import Access
+from app.services import document_reads, ingest, ocr_requests
+from app.services.document_access import Access
 
 router = APIRouter(prefix="/documents", tags=["files and OCR"])
 
@@ -86,7 +85,7 @@ async def upload(
         document = await document_crud.get_visible_document(session=session, user_id=user.id, document_id=document_id)
         if document is None:  # deleted between the upload and this read
             raise NotFound("Document not found")
-        return await document_service.document_read(
+        return await document_reads.document_read(
             session=session, access=Access(document=document, role="owner", actor=actor_of(user))
         )
 
@@ -137,5 +136,5 @@ async def download_file(
     if file is None:
         raise NotFound("This document has no uploaded file", code="no_file")
     response = await file_download(storage, file)
-    await document_service.note_download(session=session, db=db, access=access)
+    await document_reads.note_download(session=session, db=db, access=access)
     return response

@@ -1,21 +1,18 @@
-"""Hot reads: a Core statement built once, run straight on the driver on PostgreSQL.
+"""Statements compiled once and run straight on the driver on PostgreSQL.
 
 Every request checks its session and most read one document. On PostgreSQL, SQLAlchemy's work per
 call (building the statement, its cache key, the greenlet hop, the pool's events, result
-processing) costs several times the query itself. A `HotQuery` is written once with SQLAlchemy
-(so the visibility rule and the column names stay in one place), compiled once for asyncpg, and
-run on the driver's own connections (app.db.driver). On SQLite, and outside the server's event loop, it runs through the
-engine as any Core statement. Both return rows as mappings with the same values.
+processing) costs several times the query itself (docs/benchmarks.md). A `PreparedQuery` is written
+once with SQLAlchemy (so the visibility rule and the column names stay in one place), compiled once
+for asyncpg, and run on the driver's own connections (app.db.driver). On SQLite, and outside the
+server's event loop, it runs through the engine as any Core statement. Both return rows as
+mappings with the same values.
 
 Only for single SELECTs whose columns asyncpg decodes itself to what the models hold: uuid,
 timestamptz (aware UTC), text, integers, booleans; parameters of those types too (JSON goes as
 text cast in the statement).
 
-A `HotWrite` is one statement that writes several tables through data-modifying CTEs
-(`WITH a AS (INSERT ...), b AS (INSERT ...) SELECT ...`): atomic by itself, in one round trip
-where the ORM makes six (BEGIN, an INSERT per table, COMMIT). PostgreSQL only (SQLite has no
-INSERT inside WITH): its caller asks `db.driver_pool()` and, given None, does the same writes
-through the ORM in one unit of work.
+A `PreparedWrite` is a write's one PostgreSQL statement (app.db.writes.Write), compiled the same way.
 """
 
 from __future__ import annotations
@@ -29,13 +26,14 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from app.db.driver import DriverPool
 from app.db.session import Database
 
-Row = Mapping[str, Any]
+Row = Mapping[Any, Any]  # a row by column name (SQLAlchemy's RowMapping, asyncpg's Record)
+AnySelect = sa.Select[*tuple[Any, ...]]  # a select of any columns
 
 
 class _Compiled:
     """A statement compiled once for asyncpg, its parameters given by name per call."""
 
-    def __init__(self, statement: sa.Select[Any]) -> None:
+    def __init__(self, statement: AnySelect) -> None:
         self.statement = statement
         compiled = statement.compile(dialect=asyncpg_dialect())
         # IN over a fixed list is expanded here, once, not per call; the call's own parameters
@@ -52,7 +50,7 @@ class _Compiled:
         return [values[name] for name in self.names]
 
 
-class HotQuery(_Compiled):
+class PreparedQuery(_Compiled):
     async def first(self, db: Database, **params: Any) -> Row | None:
         pool = await db.driver_pool()
         if pool is None:
@@ -68,6 +66,6 @@ class HotQuery(_Compiled):
         return list(await pool.fetch(self.sql, self._args(params)))
 
 
-class HotWrite(_Compiled):
+class PreparedWrite(_Compiled):
     async def run(self, pool: DriverPool, **params: Any) -> Row | None:
         return await pool.fetchrow(self.sql, self._args(params))
