@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crud.document import SUMMARY_COLUMNS
 from app.crud.visibility import document_visible_to, role_of
+from app.db.rows import rows_changed
 from app.models import Document, DocumentRecent, DocumentShare, DocumentStar, ShareLink, User
 
 
@@ -44,10 +45,8 @@ async def add_share(
 
 
 async def delete_share(*, session: AsyncSession, document_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    result = await session.execute(
-        delete(DocumentShare).where(DocumentShare.document_id == document_id, DocumentShare.user_id == user_id)
-    )
-    return result.rowcount == 1
+    statement = delete(DocumentShare).where(DocumentShare.document_id == document_id, DocumentShare.user_id == user_id)
+    return await rows_changed(session=session, statement=statement) == 1
 
 
 async def set_star(*, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID, now: datetime) -> None:
@@ -74,7 +73,7 @@ async def touch_recent(
         set_={"seen_at": now},
         where=DocumentRecent.seen_at <= now - every,
     )
-    return (await session.execute(stmt)).rowcount == 1
+    return await rows_changed(session=session, statement=stmt) == 1
 
 
 async def get_recent_seen_at(*, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID) -> datetime | None:
@@ -142,12 +141,12 @@ async def list_links(*, session: AsyncSession, document_id: uuid.UUID) -> list[S
 
 
 async def revoke_link(*, session: AsyncSession, document_id: uuid.UUID, link_id: uuid.UUID, now: datetime) -> bool:
-    result = await session.execute(
+    statement = (
         update(ShareLink)
         .where(ShareLink.id == link_id, ShareLink.document_id == document_id, ShareLink.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    return result.rowcount == 1
+    return await rows_changed(session=session, statement=statement) == 1
 
 
 async def get_link_by_token_hash(*, session: AsyncSession, token_hash: str) -> tuple[ShareLink, Document] | None:

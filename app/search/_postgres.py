@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crud.visibility import visible_in_copy
+from app.db.rows import rows_changed
 from app.models import Document
 from app.search._query import ParsedQuery, Term
 from app.search._tables import postgres_documents as docs
@@ -226,8 +227,7 @@ _UPSERT = upsert_statement()
 
 
 async def index(session: AsyncSession, *, document_id: uuid.UUID, values: dict[str, str]) -> None:
-    result = await session.execute(_UPSERT, {"document_id": document_id, **values})
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    if await rows_changed(session=session, statement=_UPSERT, params={"document_id": document_id, **values}) == 0:
         # The row is built from the document's own row: one not in the database (not yet
         # flushed: sessions do not autoflush) would be silently left out of the index.
         raise LookupError(f"document {document_id} is not in the database: flush it before indexing")
