@@ -51,7 +51,7 @@ async def delete_share(*, session: AsyncSession, document_id: uuid.UUID, user_id
 
 async def set_star(*, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID, now: datetime) -> None:
     """Star it; starring twice, even at the same moment from two requests, leaves one star."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(DocumentStar).values(user_id=user_id, document_id=document_id, created_at=now)
     await session.execute(stmt.on_conflict_do_nothing(index_elements=["user_id", "document_id"]))
 
@@ -66,7 +66,7 @@ async def touch_recent(
     *, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID, now: datetime, every: timedelta
 ) -> bool:
     """Record that the user opened the document, at most once per `every`; True if it wrote."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(DocumentRecent).values(user_id=user_id, document_id=document_id, seen_at=now)
     stmt = stmt.on_conflict_do_update(
         index_elements=[DocumentRecent.user_id, DocumentRecent.document_id],

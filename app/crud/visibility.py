@@ -41,7 +41,7 @@ def member_where(
     return and_(DocumentShare.user_id == user_id, DocumentShare.role.in_(roles), Document.trashed_at.is_(None))
 
 
-def visible_document_ids(user_id: uuid.UUID, permission: Permission = "read") -> Select[tuple[uuid.UUID]]:
+def visible_document_ids(user_id: uuid.UUID, permission: Permission = "read") -> Select[uuid.UUID]:
     """Ids of the documents (not trashed) on which `user_id` has `permission`.
 
     A UNION of two index scans (owned via the owner index, shared via document_shares' user
