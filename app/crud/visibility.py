@@ -22,6 +22,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "editor": frozenset({"read", "edit"}),
     "viewer": frozenset({"read"}),
 }
+_ROLES: dict[str, Role] = {"owner": "owner", "editor": "editor", "viewer": "viewer"}
 _MEMBER_ROLES: dict[str, tuple[str, ...]] = {"read": ("viewer", "editor"), "edit": ("editor",), "manage": ()}
 
 
@@ -91,6 +92,11 @@ def role_of(user_id: uuid.UUID | ColumnElement[uuid.UUID]) -> ColumnElement[str 
         .scalar_subquery()
     )
     return case((Document.owner_id == user_id, "owner"), else_=share_role)
+
+
+def as_role(value: str | None) -> Role | None:
+    """A role read from the database (`role_of`, document_shares.role) as a Role; None for none."""
+    return _ROLES.get(value) if value is not None else None
 
 
 def can(role: str | None, permission: Permission) -> bool:
