@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import TypedDict
 
 import anyio
 from fastapi import FastAPI
@@ -56,7 +57,13 @@ def proxy_middleware(settings: Settings) -> list[Middleware]:
     return [Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)]
 
 
-def docs_routes(settings: Settings) -> dict[str, None]:
+class DocsRoutes(TypedDict, total=False):
+    docs_url: None
+    redoc_url: None
+    openapi_url: None
+
+
+def docs_routes(settings: Settings) -> DocsRoutes:
     """FastAPI's arguments turning off /docs, /redoc and /openapi.json unless DOCS_ENABLED (by
     default, outside prod): in prod the schema would map every route and field for a prober."""
     return {} if settings.serves_api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}

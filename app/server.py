@@ -100,8 +100,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol writing through a `CoalescingTransport`, refusing a request
     whose head is over MAX_REQUEST_HEADER_BYTES with 431."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # narrowed as in uvicorn
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]  # duck-typed
         self._max_head = get_settings().max_request_header_bytes
         # The bytes that arrive belong to a request's head from the start and after each request,
         # until httptools has read its headers. (A request that begins inside a read which ended
@@ -156,5 +156,5 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         # The client has half-closed (sent its request, then shut its side, as `nc -N` does):
         # the transport closes itself once this returns, so what waits for the end of the turn
         # goes now.
-        self.transport.flush()  # type: ignore[attr-defined]
+        self.transport.flush()  # type: ignore[attr-defined]  # the CoalescingTransport of connection_made
         super().eof_received()

@@ -138,7 +138,7 @@ def test_each_documented_alembic_command_exists(where: str, args: list[str]) -> 
 
 
 def test_every_documented_uv_run_line_is_checked() -> None:
-    checked = ("lekhamudra", "alembic", "python", "pytest", "ruff", "pre-commit")
+    checked = ("lekhamudra", "alembic", "python", "pytest", "ruff", "mypy", "pre-commit")
     unchecked = [where for where, args in uv_run_lines() if args[0] not in checked]
 
     assert unchecked == []

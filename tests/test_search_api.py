@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import httpx
 import pytest
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import search as search_engine
+from app.models import DocumentShare
 from tests.conftest import ClientFactory, SignUp
 
 SEARCH = "/api/v1/search"
@@ -70,6 +77,31 @@ async def test_shared_documents_appear_with_the_callers_role(
     response = await bob.get(SEARCH, params={"q": "योजना"})
 
     assert [item["document"]["role"] for item in response.json()["items"]] == ["viewer"]
+
+
+async def test_a_document_unshared_while_the_search_runs_is_left_out(
+    client: httpx.AsyncClient, new_client: ClientFactory, sign_up: SignUp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bob = new_client()
+    bob_user = await sign_up(bob)
+    shared = await create(client, "साझा", "हाम्रो साझा योजना")
+    await client.post(f"{DOCS}/{shared['id']}/shares", json={"email": bob_user["email"], "role": "viewer"})
+    own = await create(bob, "मेरो", "बबको आफ्नै योजना")
+    search = search_engine.search
+
+    async def search_then_unshare(session: AsyncSession, **options: Any) -> search_engine.SearchPage:
+        # The share goes between the search and the look-up of each hit's role.
+        page = await search(session, **options)
+        await session.execute(delete(DocumentShare).where(DocumentShare.document_id == uuid.UUID(shared["id"])))
+        return page
+
+    monkeypatch.setattr(search_engine, "search", search_then_unshare)
+    response = await bob.get(SEARCH, params={"q": "योजना"})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [item["document"]["id"] for item in body["items"]] == [own["id"]]
+    assert body["total"] == 1
 
 
 async def test_trashed_documents_do_not_appear(client: httpx.AsyncClient) -> None:

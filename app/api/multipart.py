@@ -8,6 +8,7 @@ to storage and stop at its size limit, keeping memory and temporary disk flat.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
@@ -15,6 +16,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from app.core.errors import BadRequest, Invalid, UnsupportedMedia
 from app.services.upload_parts import Field, FileData, FileEnd, FileStart, Part
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 MAX_FIELD_BYTES = 4096
 MAX_PARTS = 16
@@ -93,7 +97,7 @@ async def iter_multipart(request: Request) -> AsyncIterator[Part]:
     if len(boundary) > MAX_BOUNDARY_BYTES:
         raise BadRequest(f"A multipart boundary must be at most {MAX_BOUNDARY_BYTES} bytes")
     collector = _Collector()
-    parser = MultipartParser(boundary, callbacks=_callbacks(collector))  # type: ignore[arg-type]
+    parser = MultipartParser(boundary, callbacks=_callbacks(collector))
     try:
         async for chunk in request.stream():
             parser.write(chunk)
@@ -107,14 +111,13 @@ async def iter_multipart(request: Request) -> AsyncIterator[Part]:
         yield part
 
 
-def _callbacks(collector: _Collector) -> dict[str, object]:
-    names = (
-        "on_part_begin",
-        "on_part_data",
-        "on_part_end",
-        "on_header_field",
-        "on_header_value",
-        "on_header_end",
-        "on_headers_finished",
-    )
-    return {name: getattr(collector, name) for name in names}
+def _callbacks(collector: _Collector) -> MultipartCallbacks:
+    return {
+        "on_part_begin": collector.on_part_begin,
+        "on_part_data": collector.on_part_data,
+        "on_part_end": collector.on_part_end,
+        "on_header_field": collector.on_header_field,
+        "on_header_value": collector.on_header_value,
+        "on_header_end": collector.on_header_end,
+        "on_headers_finished": collector.on_headers_finished,
+    }

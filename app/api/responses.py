@@ -11,12 +11,18 @@ tests check byte for byte on both engines.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import orjson
 from fastapi import Response
 from pydantic import BaseModel
+
+
+class ByName(Protocol):
+    """A row read by column name: a RowMapping, or an asyncpg Record (which is no Mapping)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 def _other(value: Any) -> str:
@@ -30,9 +36,7 @@ def _dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_other, option=orjson.OPT_UTC_Z)
 
 
-def page_response(
-    rows: Iterable[Mapping[str, Any]], fields: tuple[str, ...], *, total: int, limit: int, offset: int
-) -> Response:
+def page_response(rows: Iterable[ByName], fields: tuple[str, ...], *, total: int, limit: int, offset: int) -> Response:
     """`Page` of `rows`, each as its `fields` (a model's, in order), as JSON."""
     items = [{name: row[name] for name in fields} for row in rows]
     return object_response({"items": items, "total": total, "limit": limit, "offset": offset})

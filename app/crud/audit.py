@@ -64,7 +64,7 @@ async def add_event(*, session: AsyncSession, event: AuditEvent) -> None:
 async def add_refusal(*, session: AsyncSession, values: dict[str, Any], key: str) -> None:
     """A refusal's row, or one more on the count of the row that has its key: one statement, so
     repeats arriving at once are all counted."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(AuditEvent).values(**values, refusal_key=key, count=1)
     await session.execute(
         stmt.on_conflict_do_update(

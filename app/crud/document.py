@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crud.visibility import document_visible_to, has_role, role_of
-from app.db.session import rows_changed
+from app.db.rows import rows_changed
 from app.models import Document, DocumentVersion, OcrPage
 
 # What a write's anchor returns: what its steps read, and the document's columns a reader sees.
@@ -152,13 +152,13 @@ async def set_trashed(*, session: AsyncSession, document_id: uuid.UUID, trashed_
     as when two requests race: only one of them changes the row."""
     already = Document.trashed_at.is_not(None) if trashed_at is not None else Document.trashed_at.is_(None)
     stmt = update(Document).where(Document.id == document_id, ~already).values(trashed_at=trashed_at)
-    return await rows_changed(session, stmt) == 1
+    return await rows_changed(session=session, statement=stmt) == 1
 
 
 async def delete_document(*, session: AsyncSession, document_id: uuid.UUID) -> bool:
     """Delete the row (versions, shares, links, stars, recents, file row and OCR rows cascade);
     False if it was already gone."""
-    return await rows_changed(session, delete(Document).where(Document.id == document_id)) == 1
+    return await rows_changed(session=session, statement=delete(Document).where(Document.id == document_id)) == 1
 
 
 async def list_trash_older_than(*, session: AsyncSession, cutoff: datetime, limit: int) -> list[Document]:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crud.document import add_version
 from app.db.prepared import PreparedQuery
+from app.db.rows import rows_changed
 from app.db.session import Database
 from app.models import Document, DocumentFile, DocumentStar, OcrJob, OcrPage
 
@@ -179,16 +180,14 @@ def _owned(job: ClaimedJob) -> ColumnElement[bool]:
 
 
 async def set_pages_total(*, session: AsyncSession, job: ClaimedJob, pages_total: int) -> bool:
-    result = await session.execute(update(OcrJob).where(_owned(job)).values(pages_total=pages_total))
-    return result.rowcount == 1
+    statement = update(OcrJob).where(_owned(job)).values(pages_total=pages_total)
+    return await rows_changed(session=session, statement=statement) == 1
 
 
 async def store_page(*, session: AsyncSession, job: ClaimedJob, page: OcrPage, now: datetime, lease: timedelta) -> bool:
     """Save one page and renew the lease; False if the job is no longer this claim's."""
-    result = await session.execute(
-        update(OcrJob).where(_owned(job)).values(pages_done=page.number, lease_expires_at=now + lease)
-    )
-    if result.rowcount != 1:
+    statement = update(OcrJob).where(_owned(job)).values(pages_done=page.number, lease_expires_at=now + lease)
+    if await rows_changed(session=session, statement=statement) != 1:
         return False
     # Delete-then-insert keeps a page written twice (a job run again) to one row, on both databases.
     await session.execute(delete(OcrPage).where(OcrPage.document_id == job.document_id, OcrPage.number == page.number))
@@ -228,19 +227,17 @@ async def finish_job(*, session: AsyncSession, job: ClaimedJob, now: datetime) -
 
 
 async def fail_job(*, session: AsyncSession, job: ClaimedJob, error: str, now: datetime) -> bool:
-    result = await session.execute(
+    statement = (
         update(OcrJob)
         .where(_owned(job))
         .values(status="failed", error=error[:2000], finished_at=now, lease_expires_at=None)
     )
-    return result.rowcount == 1
+    return await rows_changed(session=session, statement=statement) == 1
 
 
 async def release_for_retry(*, session: AsyncSession, job: ClaimedJob, error: str) -> bool:
-    result = await session.execute(
-        update(OcrJob).where(_owned(job)).values(status="queued", error=error[:2000], lease_expires_at=None)
-    )
-    return result.rowcount == 1
+    statement = update(OcrJob).where(_owned(job)).values(status="queued", error=error[:2000], lease_expires_at=None)
+    return await rows_changed(session=session, statement=statement) == 1
 
 
 async def find_stalled_jobs(

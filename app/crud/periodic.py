@@ -8,15 +8,19 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.rows import rows_changed
 from app.models import PeriodicRun
 
 
 async def claim_periodic_slot(*, session: AsyncSession, name: str, slot: int, now: datetime) -> bool:
     """True for exactly one caller per (name, slot)."""
-    result = await session.execute(
-        update(PeriodicRun).where(PeriodicRun.name == name, PeriodicRun.slot < slot).values(slot=slot, ran_at=now)
+    claimed = await rows_changed(
+        session=session,
+        statement=update(PeriodicRun)
+        .where(PeriodicRun.name == name, PeriodicRun.slot < slot)
+        .values(slot=slot, ran_at=now),
     )
-    if result.rowcount == 1:
+    if claimed == 1:
         return True
     if await session.get(PeriodicRun, name) is not None:
         return False

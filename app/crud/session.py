@@ -11,7 +11,8 @@ from sqlalchemy import ColumnElement, Select, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db.prepared import PreparedQuery, Row
-from app.db.session import Database, rows_changed
+from app.db.rows import rows_changed
+from app.db.session import Database
 from app.models import Session, User
 
 
@@ -129,14 +130,19 @@ async def list_user_sessions(*, session: AsyncSession, user_id: uuid.UUID, now: 
 
 async def delete_user_session(*, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
     """Delete one of the user's own sessions; False if it is not theirs (or gone)."""
-    return await rows_changed(session, delete(Session).where(Session.id == session_id, Session.user_id == user_id)) == 1
+    return (
+        await rows_changed(
+            session=session, statement=delete(Session).where(Session.id == session_id, Session.user_id == user_id)
+        )
+        == 1
+    )
 
 
 async def delete_user_sessions(*, session: AsyncSession, user_id: uuid.UUID, except_id: uuid.UUID | None = None) -> int:
     stmt = delete(Session).where(Session.user_id == user_id)
     if except_id is not None:
         stmt = stmt.where(Session.id != except_id)
-    return await rows_changed(session, stmt)
+    return await rows_changed(session=session, statement=stmt)
 
 
 async def lock_user_sessions(*, session: AsyncSession, user_id: uuid.UUID) -> None:
@@ -165,4 +171,4 @@ async def delete_sessions_past(
 async def delete_expired_batch(*, session: AsyncSession, now: datetime, batch_size: int) -> int:
     """Delete up to `batch_size` expired sessions (found through the expires_at index)."""
     ids = select(Session.id).where(Session.expires_at <= now).limit(batch_size).scalar_subquery()
-    return await rows_changed(session, delete(Session).where(Session.id.in_(ids)))
+    return await rows_changed(session=session, statement=delete(Session).where(Session.id.in_(ids)))

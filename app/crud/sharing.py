@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crud.document_views import SUMMARY_COLUMNS
 from app.crud.visibility import document_visible_to, role_of
+from app.db.rows import rows_changed
 from app.models import Document, DocumentRecent, DocumentShare, DocumentStar, ShareLink, User
 
 
@@ -45,15 +46,13 @@ async def add_share(
 
 
 async def delete_share(*, session: AsyncSession, document_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    result = await session.execute(
-        delete(DocumentShare).where(DocumentShare.document_id == document_id, DocumentShare.user_id == user_id)
-    )
-    return result.rowcount == 1
+    statement = delete(DocumentShare).where(DocumentShare.document_id == document_id, DocumentShare.user_id == user_id)
+    return await rows_changed(session=session, statement=statement) == 1
 
 
 async def set_star(*, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID, now: datetime) -> None:
     """Star it; starring twice, even at the same moment from two requests, leaves one star."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(DocumentStar).values(user_id=user_id, document_id=document_id, created_at=now)
     await session.execute(stmt.on_conflict_do_nothing(index_elements=["user_id", "document_id"]))
 
@@ -91,14 +90,14 @@ async def touch_recent(
     *, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID, now: datetime, every: timedelta
 ) -> bool:
     """Record that the user opened the document, at most once per `every`; True if it wrote."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(DocumentRecent).values(user_id=user_id, document_id=document_id, seen_at=now)
     stmt = stmt.on_conflict_do_update(
         index_elements=[DocumentRecent.user_id, DocumentRecent.document_id],
         set_={"seen_at": now},
         where=DocumentRecent.seen_at <= now - every,
     )
-    return (await session.execute(stmt)).rowcount == 1
+    return await rows_changed(session=session, statement=stmt) == 1
 
 
 async def get_recent_seen_at(*, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID) -> datetime | None:
@@ -166,12 +165,12 @@ async def list_links(*, session: AsyncSession, document_id: uuid.UUID) -> list[S
 
 
 async def revoke_link(*, session: AsyncSession, document_id: uuid.UUID, link_id: uuid.UUID, now: datetime) -> bool:
-    result = await session.execute(
+    statement = (
         update(ShareLink)
         .where(ShareLink.id == link_id, ShareLink.document_id == document_id, ShareLink.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    return result.rowcount == 1
+    return await rows_changed(session=session, statement=statement) == 1
 
 
 async def get_link_by_token_hash(*, session: AsyncSession, token_hash: str) -> tuple[ShareLink, Document] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, case, exists, or_, select, union_all
 
 from app.models import Document, DocumentShare
 
@@ -22,16 +22,17 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "editor": frozenset({"read", "edit"}),
     "viewer": frozenset({"read"}),
 }
+_ROLES: dict[str, Role] = {"owner": "owner", "editor": "editor", "viewer": "viewer"}
 _MEMBER_ROLES: dict[str, tuple[str, ...]] = {"read": ("viewer", "editor"), "edit": ("editor",), "manage": ()}
 
 
-def owned_where(user_id: uuid.UUID | ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+def owned_where(user_id: uuid.UUID | SQLColumnExpression[uuid.UUID]) -> ColumnElement[bool]:
     """On Document: the user's own documents, not trashed. (The owner may do everything.)"""
     return and_(Document.owner_id == user_id, Document.trashed_at.is_(None))
 
 
 def member_where(
-    user_id: uuid.UUID | ColumnElement[uuid.UUID], permission: Permission = "read"
+    user_id: uuid.UUID | SQLColumnExpression[uuid.UUID], permission: Permission = "read"
 ) -> ColumnElement[bool] | None:
     """On DocumentShare joined to Document: shares that give `user_id` `permission` on a
     document not trashed; None when no member role allows it."""
@@ -41,7 +42,7 @@ def member_where(
     return and_(DocumentShare.user_id == user_id, DocumentShare.role.in_(roles), Document.trashed_at.is_(None))
 
 
-def visible_document_ids(user_id: uuid.UUID, permission: Permission = "read") -> Select[tuple[uuid.UUID]]:
+def visible_document_ids(user_id: uuid.UUID, permission: Permission = "read") -> Select[uuid.UUID]:
     """Ids of the documents (not trashed) on which `user_id` has `permission`.
 
     A UNION of two index scans (owned via the owner index, shared via document_shares' user
@@ -77,13 +78,13 @@ def document_visible_to(user_id: uuid.UUID, permission: Permission = "read") -> 
     return Document.id.in_(visible_document_ids(user_id, permission))
 
 
-def has_role(user_id: uuid.UUID | ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+def has_role(user_id: uuid.UUID | SQLColumnExpression[uuid.UUID]) -> ColumnElement[bool]:
     """On Document: `user_id` owns it or is a member, trashed or not (the caller decides)."""
     is_member = exists().where(DocumentShare.document_id == Document.id, DocumentShare.user_id == user_id)
     return or_(Document.owner_id == user_id, is_member)
 
 
-def role_of(user_id: uuid.UUID | ColumnElement[uuid.UUID]) -> ColumnElement[str | None]:
+def role_of(user_id: uuid.UUID | SQLColumnExpression[uuid.UUID]) -> ColumnElement[str | None]:
     """The caller's role on each Document row: 'owner', the share's role, or NULL."""
     share_role = (
         select(DocumentShare.role)
@@ -91,6 +92,11 @@ def role_of(user_id: uuid.UUID | ColumnElement[uuid.UUID]) -> ColumnElement[str 
         .scalar_subquery()
     )
     return case((Document.owner_id == user_id, "owner"), else_=share_role)
+
+
+def as_role(value: str | None) -> Role | None:
+    """A role read from the database (`role_of`, document_shares.role) as a Role; None for none."""
+    return _ROLES.get(value) if value is not None else None
 
 
 def can(role: str | None, permission: Permission) -> bool:

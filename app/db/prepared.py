@@ -17,8 +17,8 @@ A `PreparedWrite` is a write's one PostgreSQL statement (app.db.writes.Write), c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
@@ -26,7 +26,16 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from app.db.driver import DriverPool
 from app.db.session import Database
 
-Row = Mapping[Any, Any]  # a row by column name (SQLAlchemy's RowMapping, asyncpg's Record)
+
+class Row(Protocol):
+    """A row read by column name: SQLAlchemy's RowMapping or asyncpg's Record (which is not a
+    Mapping: iterating it gives values)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+    def keys(self) -> Iterable[str]: ...
+
+
 AnySelect = sa.Select[*tuple[Any, ...]]  # a select of any columns
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Executable, event, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import event, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.db.driver import DriverPool
 
@@ -141,11 +141,3 @@ class Database:
             await self._driver_pool.close()
         self._driver_pool = self._driver_loop = self._driver_lock = None
         await self.engine.dispose()
-
-
-async def rows_changed(
-    session: AsyncSession | AsyncConnection, statement: Executable, params: Mapping[str, Any] | None = None
-) -> int:
-    """Run an INSERT, UPDATE or DELETE; how many rows it wrote."""
-    result = await session.execute(statement, dict(params) if params is not None else None)
-    return cast("CursorResult[Any]", result).rowcount

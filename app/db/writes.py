@@ -92,10 +92,10 @@ class Write:
     async def run_in_sequence(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Row | None:
         if self.answer is not None:
             raise TypeError("a write with an answer of its own runs as one statement only")
-        row: Row | None = (await conn.execute(self.anchor, dict(params))).mappings().first()
+        row = (await conn.execute(self.anchor, dict(params))).mappings().first()
         if row is None:
             return None
-        from_anchor = dict(params) | {_SOURCE_PARAM + key: value for key, value in row.items()}
+        from_anchor = dict(params) | {f"{_SOURCE_PARAM}{key}": value for key, value in row.items()}
         for statement in self._in_sequence:
             await conn.execute(statement, from_anchor)
         return row

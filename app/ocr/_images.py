@@ -169,10 +169,9 @@ def prepare(image: Image.Image) -> tuple[Image.Image, int]:
 
 def image_dpi(image: Image.Image) -> int:
     """Return the image's own DPI when present and plausible, else 300."""
-    dpi = image.info.get("dpi")
     try:
-        value = round(float(dpi[0]))
-    except (TypeError, ValueError, IndexError):
+        value = round(float(image.info["dpi"][0]))
+    except (KeyError, TypeError, ValueError, IndexError):
         return DEFAULT_DPI
     return value if _MIN_DPI <= value <= _MAX_DPI else DEFAULT_DPI
 

@@ -155,6 +155,6 @@ def _holds_the_ink(corners: np.ndarray, ink: np.ndarray) -> bool:
         return True
     inside = np.zeros(ink.shape, np.uint8)
     cv2.fillConvexPoly(inside, np.round(corners).astype(np.int32), 1)
-    inside = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7)))
-    outside = int((ink & (inside == 0)).sum())
+    grown = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7)))
+    outside = int((ink & (grown == 0)).sum())
     return outside <= _INK_OUTSIDE * total

@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.session import rows_changed
+from app.db.rows import rows_changed
 from app.models import Document, OcrPage
 from app.search import _offload, _postgres, _sqlite
 from app.search._query import MAX_QUERY_CHARS, InvalidQuery, ParsedQuery, Term, parse_query
@@ -131,7 +131,7 @@ async def store_index(session: AsyncSession, *, document_id: uuid.UUID, values: 
     *_replaced, insert = _stored_rows(session.get_bind().dialect.name)
     for statement in _replaced:
         await session.execute(statement, params)
-    if await rows_changed(session, insert, params) == 0:
+    if await rows_changed(session=session, statement=insert, params=params) == 0:
         raise LookupError(f"document {document_id} is not in the database: flush it before indexing")
 
 

@@ -128,7 +128,8 @@ def pairs_literal(title: list[str], body: list[str]) -> str:
 
 
 def _first_pairs(pairs: dict[str, None]) -> dict[str, None]:
-    size, kept = 0, {}
+    size = 0
+    kept: dict[str, None] = {}
     for pair in pairs:
         size += len(pair.encode()) + 8
         if size > _MAX_TSVECTOR_BYTES:

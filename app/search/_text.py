@@ -128,7 +128,7 @@ def stems(found: list[str]) -> list[str]:
         new = list(zip(unknown, _stem_unknown(unknown), strict=True))
         table.update(new)
         _STEMS.remember_all(new, evict=False)
-    return list(map(table.__getitem__, found))
+    return list(map(table.__getitem__, found))  # type: ignore[arg-type]  # each None was replaced above
 
 
 # Case markers and the plural, longest first; taken off only where Snowball would over-stem.

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import search as search_engine
 from app.core.errors import Invalid
-from app.crud.visibility import role_of
+from app.crud.visibility import as_role, role_of
 from app.models import Document
 from app.schemas.search import SearchDocument, SearchItem, SearchResults
 
@@ -22,20 +22,21 @@ async def search_documents(
     except search_engine.InvalidQuery as exc:
         raise Invalid(str(exc) or "Nothing to search for", code="invalid_query") from None
     ids = [hit.document_id for hit in page.hits]
-    roles = (
-        dict((await session.execute(select(Document.id, role_of(user_id)).where(Document.id.in_(ids)))).all())
-        if ids
-        else {}
+    # A second statement: a hit whose share was revoked (or document deleted) since the search
+    # read it has no role now, and is left out rather than shown with none.
+    rows = (
+        (await session.execute(select(Document.id, role_of(user_id)).where(Document.id.in_(ids)))).all() if ids else []
     )
+    roles = {document_id: role for document_id, role in rows}
     items = [
         SearchItem(
-            document=SearchDocument(
-                id=hit.document_id, title=hit.title, updated_at=hit.updated_at, role=roles[hit.document_id]
-            ),
+            document=SearchDocument(id=hit.document_id, title=hit.title, updated_at=hit.updated_at, role=role),
             snippet=hit.snippet,
             page=hit.page,
             rank=hit.rank,
         )
         for hit in page.hits
+        if (role := as_role(roles.get(hit.document_id))) is not None
     ]
-    return SearchResults(items=items, total=page.total, limit=limit, offset=offset)
+    gone = len(page.hits) - len(items)
+    return SearchResults(items=items, total=page.total - gone, limit=limit, offset=offset)

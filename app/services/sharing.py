@@ -16,7 +16,7 @@ from app.crud import sharing as sharing_crud
 from app.crud import user as user_crud
 from app.db.session import Database, after_finish
 from app.models import Document, ShareLink
-from app.schemas.sharing import LinkCreate, MemberRead
+from app.schemas.sharing import LinkCreate, MemberRead, MemberRole
 from app.services import audit
 from app.services.audit import document_target
 from app.services.document_access import Access
@@ -25,10 +25,10 @@ from app.services.throttle import AuthThrottle
 
 async def list_members(*, session: AsyncSession, access: Access) -> list[MemberRead]:
     members = await sharing_crud.list_members(session=session, document_id=access.document.id)
-    return [MemberRead(user_id=u.id, email=u.email, full_name=u.full_name, role=role) for u, role in members]  # type: ignore[arg-type]
+    return [MemberRead(user_id=u.id, email=u.email, full_name=u.full_name, role=role) for u, role in members]  # type: ignore[arg-type]  # roles as stored: owner, editor, viewer
 
 
-async def grant(*, session: AsyncSession, access: Access, email: str, role: str, now: datetime) -> MemberRead:
+async def grant(*, session: AsyncSession, access: Access, email: str, role: MemberRole, now: datetime) -> MemberRead:
     user = await user_crud.get_user_by_email(session=session, email=email)
     if user is None:
         raise NotFound("No account uses this email", code="user_not_found")
@@ -44,10 +44,10 @@ async def grant(*, session: AsyncSession, access: Access, email: str, role: str,
         target=document_target(access.document.id),
         details={"user_id": str(user.id), "email": user.email, "role": role},
     )
-    return MemberRead(user_id=user.id, email=user.email, full_name=user.full_name, role=role)  # type: ignore[arg-type]
+    return MemberRead(user_id=user.id, email=user.email, full_name=user.full_name, role=role)
 
 
-async def change_role(*, session: AsyncSession, access: Access, user_id: uuid.UUID, role: str) -> MemberRead:
+async def change_role(*, session: AsyncSession, access: Access, user_id: uuid.UUID, role: MemberRole) -> MemberRead:
     share = await sharing_crud.get_share(session=session, document_id=access.document.id, user_id=user_id)
     user = await user_crud.get_user(session=session, user_id=user_id)
     if share is None or user is None:
@@ -63,7 +63,7 @@ async def change_role(*, session: AsyncSession, access: Access, user_id: uuid.UU
             target=document_target(access.document.id),
             details={"user_id": str(user_id), "old_role": old, "new_role": role},
         )
-    return MemberRead(user_id=user.id, email=user.email, full_name=user.full_name, role=role)  # type: ignore[arg-type]
+    return MemberRead(user_id=user.id, email=user.email, full_name=user.full_name, role=role)
 
 
 async def revoke(*, session: AsyncSession, access: Access, user_id: uuid.UUID) -> None:

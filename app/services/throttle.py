@@ -52,6 +52,14 @@ def _key(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
+def _async_storage(url: str, **options: str) -> Storage:
+    """`limits` storage for an `async+` URL (Settings.throttle_storage_url gives only those)."""
+    storage = storage_from_string(url, **options)
+    if not isinstance(storage, Storage):
+        raise TypeError(f"{type(storage).__name__} is synchronous: the throttle needs an async+ URL")
+    return storage
+
+
 def _email_key(email: str) -> str:
     # Every spelling of an address shares its counters (app.core.emails).
     return _key(email_key(email))
@@ -89,7 +97,7 @@ class AuthThrottle:
         self.settings = settings
         url = settings.throttle_storage_url
         options = {"implementation": "redispy", "key_prefix": key_prefix} if url.startswith("async+redis") else {}
-        self.storage = storage or storage_from_string(url, **options)
+        self.storage = storage or _async_storage(url, **options)
         delays = {"base": settings.login_delay_base_seconds, "cap": settings.login_delay_cap_seconds}
         free = settings.login_failures_before_delay
         self.emails = FailureDelay(self.storage, "login-email", free=free, **delays)
