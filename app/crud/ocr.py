@@ -320,7 +320,7 @@ async def get_file_job_and_star(
 async def count_jobs_by_status(*, session: AsyncSession) -> dict[str, int]:
     """How many OCR jobs are in each status."""
     rows = await session.execute(select(OcrJob.status, func.count()).group_by(OcrJob.status))
-    return {status: count for status, count in rows.tuples()}
+    return {status: count for status, count in rows}
 
 
 async def seconds_per_page_since(*, session: AsyncSession, since: datetime) -> float:
