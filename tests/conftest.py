@@ -24,7 +24,7 @@ from app.ocr import OcrEngine, tessdata_dir
 from app.services.throttle import AuthThrottle
 from main import create_app
 from tests.databases import fresh_database, is_postgres
-from tests.processes import REDIS_URL, redis_available, redis_client, require_service
+from tests.processes import REDIS_URL, redis_available, redis_client, require_postgres, require_service
 
 PASSWORD = "correct horse battery"
 _emails = itertools.count(1)
@@ -199,6 +199,12 @@ def throttle(request: pytest.FixtureRequest, app: FastAPI) -> Iterator[AuthThrot
             keys = list(client.scan_iter(f"{prefix}*"))
             assert keys, "the Redis throttle stored nothing: the test did not use it"
             client.delete(*keys)
+
+
+@pytest.fixture
+def postgres() -> None:
+    """For tests that need PostgreSQL whichever database the suite runs on."""
+    require_postgres()
 
 
 # CI sets LEKHAMUDRA_NO_SKIPS=1: there, a test that skips (say, for missing Tesseract data) is a
