@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -61,14 +60,6 @@ def assert_validation_error(response: httpx.Response) -> None:
     body = assert_error(response, 422, "validation_error")
     assert isinstance(body["errors"], list)
     assert body["errors"]
-
-
-@pytest.fixture
-def ticking_clock(app: FastAPI) -> None:
-    """Every request sees a time one second after the last, so "most recent" is never a tie."""
-    start = datetime.now(UTC)
-    ticks = itertools.count(1)
-    app.state.clock = lambda: start + timedelta(seconds=next(ticks))
 
 
 # --- create -------------------------------------------------------------------------------

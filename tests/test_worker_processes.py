@@ -23,7 +23,6 @@ import psutil
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from moto.server import ThreadedMotoServer
 from PIL import Image
 from sqlalchemy import select
 
@@ -79,19 +78,6 @@ def redis_url() -> Iterator[str]:
             yield REDIS_URL
         finally:
             client.flushdb()
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3_client(endpoint).create_bucket(Bucket=BUCKET)
-    try:
-        yield endpoint
-    finally:
-        server.stop()
 
 
 @dataclass
