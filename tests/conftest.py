@@ -27,7 +27,14 @@ from app.services.throttle import AuthThrottle
 from main import create_app
 from tests.clocks import T0, Clock, TickingClock
 from tests.databases import fresh_database, is_postgres
-from tests.processes import REDIS_URL, redis_available, redis_client, require_postgres, require_service
+from tests.processes import (
+    REDIS_URL,
+    postgres_database,
+    redis_available,
+    redis_client,
+    require_postgres,
+    require_service,
+)
 from tests.storage.support import BUCKET, boto3_client
 
 PASSWORD = "correct horse battery"
@@ -277,6 +284,27 @@ def s3_endpoint() -> Iterator[str]:
         yield endpoint
     finally:
         server.stop()
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database of the test's own (plain URL), whichever database the
+    suite runs on."""
+    require_postgres()
+    with postgres_database(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database of our own, empty before and after."""
+    require_service(redis_available(), f"Redis ({REDIS_URL})")
+    with redis_client() as client:
+        client.flushdb()
+        try:
+            yield REDIS_URL
+        finally:
+            client.flushdb()
 
 
 @pytest.fixture
