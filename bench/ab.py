@@ -2,9 +2,9 @@
 
 Run: uv run python -m bench.ab --base HEAD [--only ping,me,get] [--rounds 8] [--seconds 3]
 
-On the machines this project is measured on, throughput drifts by 15-30 % within minutes (a
-shared host), more than most changes are worth, so two `bench.api` runs one after the other
-cannot tell a change from the drift. Here both servers run at once on one database (seeded as
+On the machines this project is measured on, throughput drifts within minutes (a shared host)
+by more than most changes are worth (docs/benchmarks.md), so two `bench.api` runs one after the
+other cannot tell a change from the drift. Here both servers run at once on one database (seeded as
 `bench.api` seeds it: 1 000 users, the test user owning 1 000 of `--documents`), pinned with
 PostgreSQL to core 0, and wrk (core 1) loads one endpoint on one server, then the other, then the
 first again, `--rounds` times: drift falls on both alike. The base revision is checked out in a

@@ -8,6 +8,7 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from moto.server import ThreadedMotoServer
 from sqlalchemy import text
 
 from app.core.config import Settings
@@ -23,8 +25,17 @@ from app.models import Base
 from app.ocr import OcrEngine, tessdata_dir
 from app.services.throttle import AuthThrottle
 from main import create_app
+from tests.clocks import T0, Clock, TickingClock
 from tests.databases import fresh_database, is_postgres
-from tests.processes import REDIS_URL, redis_available, redis_client, require_service
+from tests.processes import (
+    REDIS_URL,
+    postgres_database,
+    redis_available,
+    redis_client,
+    require_postgres,
+    require_service,
+)
+from tests.storage.support import BUCKET, boto3_client
 
 PASSWORD = "correct horse battery"
 _emails = itertools.count(1)
@@ -53,11 +64,26 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "settings(**overrides): settings for every test it marks (a module's pytestmark)"
+    )
+
+
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    """Per-test overrides via `@pytest.mark.parametrize("settings", [{...}], indirect=True)`."""
-    overrides: dict[str, Any] = getattr(request, "param", {})
+    """The app's settings: a module's `pytestmark = pytest.mark.settings(name=value)`, then a
+    test's own via `@pytest.mark.parametrize("settings", [{...}], indirect=True)`."""
+    marker = request.node.get_closest_marker("settings")
+    overrides: dict[str, Any] = {**(marker.kwargs if marker else {}), **getattr(request, "param", {})}
     return make_settings(database_url, tmp_path, **overrides)
+
+
+@pytest.fixture
+def empty_settings(tmp_path: Path) -> Iterator[Settings]:
+    """Settings for a brand-new, empty database (removed afterwards)."""
+    with fresh_database(tmp_path) as url:
+        yield make_settings(url, tmp_path)
 
 
 async def _empty_tables(app: FastAPI) -> None:
@@ -135,6 +161,14 @@ def client(new_client: ClientFactory) -> httpx.AsyncClient:
     return new_client()
 
 
+@pytest.fixture
+async def spec(client: httpx.AsyncClient) -> dict[str, Any]:
+    """The app's OpenAPI document, as a client fetches it."""
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
 def set_cookie(response: httpx.Response, name: str = "session_id") -> str | None:
     """The response's Set-Cookie header for one cookie (sign-ins also set the `device` cookie)."""
     return next((h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")), None)
@@ -159,6 +193,43 @@ def sign_up() -> SignUp:
         return response.json()["user"]
 
     return _sign_up
+
+
+@dataclass(frozen=True)
+class Person:
+    """A browser and the user signed in on it."""
+
+    client: httpx.AsyncClient
+    id: str
+    email: str
+
+
+async def sign_up_as(new_client: ClientFactory, sign_up: SignUp, name: str) -> Person:
+    """A new browser, signed up as a new user whose email starts with `name`."""
+    client = new_client()
+    user = await sign_up(client, email=unique_email(name))
+    return Person(client, user["id"], user["email"])
+
+
+@pytest.fixture
+async def owner(new_client: ClientFactory, sign_up: SignUp) -> Person:
+    """A signed-up user who will own the test's documents."""
+    return await sign_up_as(new_client, sign_up, "owner")
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Clock:
+    """The app's clock, fixed at T0 until the test moves it. A module whose users must share its
+    timeline from their sign-up on uses it in every test: `pytest.mark.usefixtures("clock")`."""
+    app.state.clock = Clock(T0)
+    return app.state.clock
+
+
+@pytest.fixture
+def ticking_clock(app: FastAPI) -> TickingClock:
+    """The app's clock from T0, one second later at each reading: "most recent" is never a tie."""
+    app.state.clock = TickingClock(T0)
+    return app.state.clock
 
 
 @pytest.fixture
@@ -199,6 +270,47 @@ def throttle(request: pytest.FixtureRequest, app: FastAPI) -> Iterator[AuthThrot
             keys = list(client.scan_iter(f"{prefix}*"))
             assert keys, "the Redis throttle stored nothing: the test did not use it"
             client.delete(*keys)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on loopback with one empty bucket, for the whole run (tests use prefixes)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3_client(endpoint).create_bucket(Bucket=BUCKET)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database of the test's own (plain URL), whichever database the
+    suite runs on."""
+    require_postgres()
+    with postgres_database(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database of our own, empty before and after."""
+    require_service(redis_available(), f"Redis ({REDIS_URL})")
+    with redis_client() as client:
+        client.flushdb()
+        try:
+            yield REDIS_URL
+        finally:
+            client.flushdb()
+
+
+@pytest.fixture
+def postgres() -> None:
+    """For tests that need PostgreSQL whichever database the suite runs on."""
+    require_postgres()
 
 
 # CI sets LEKHAMUDRA_NO_SKIPS=1: there, a test that skips (say, for missing Tesseract data) is a

@@ -1,6 +1,6 @@
 """A small world for sharing tests: an owner, an editor, a viewer, a stranger and an anonymous
-browser, each with its own client; a document the owner uploaded and shared; a settable clock;
-the audit table as rows; and the OCR pipeline run in-process on the real engine."""
+browser, each with its own client; a document the owner uploaded and shared; the audit table as
+rows; and the OCR pipeline run in-process on the real engine."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import asyncio
 import io
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,40 +20,11 @@ from app.models import AuditEvent
 from app.models.base import utcnow
 from app.ocr import OcrEngine
 from app.services.ocr_pipeline import OcrDeps, run_ocr_job
-from tests.conftest import ClientFactory, SignUp, unique_email
+from tests.conftest import ClientFactory, Person, SignUp, unique_email
 
 API = "/api/v1"
 DOCS = f"{API}/documents"
 ROLES = ("owner", "editor", "viewer", "stranger", "anonymous")
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    """The app's injectable clock: fixed until a test moves it."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-class TickingClock(Clock):
-    """Each reading is one second after the last, so "newest first" never meets a tie."""
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-@dataclass(frozen=True)
-class Person:
-    client: httpx.AsyncClient
-    id: str
-    email: str
 
 
 @dataclass(frozen=True)
@@ -67,13 +37,6 @@ class World:
 
     def client(self, role: str) -> httpx.AsyncClient:
         return self.anonymous if role == "anonymous" else getattr(self, role).client
-
-
-async def sign_up_as(new_client: ClientFactory, sign_up: SignUp, name: str) -> Person:
-    """A new browser, signed up as a new user whose email starts with `name`."""
-    client = new_client()
-    user = await sign_up(client, email=unique_email(name))
-    return Person(client, user["id"], user["email"])
 
 
 async def build_world(new_client: ClientFactory, sign_up: SignUp) -> World:

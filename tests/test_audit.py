@@ -19,20 +19,17 @@ from sqlalchemy import func, select
 from app.core.security import SESSION_COOKIE
 from app.models import Document, Session, ShareLink
 from app.ocr import OcrEngine
-from tests.conftest import PASSWORD, ClientFactory, SignUp
+from tests.clocks import Clock
+from tests.conftest import PASSWORD, ClientFactory, Person, SignUp, sign_up_as
 from tests.sharing_world import (
     API,
     DOCS,
-    T0,
-    Clock,
-    Person,
     audit_rows,
     create_doc,
     create_link,
     png_bytes,
     run_ocr,
     share,
-    sign_up_as,
     stored_objects,
     text_png,
     upload,
@@ -44,16 +41,8 @@ SHARED = f"{API}/shared"
 ASGI_CLIENT_IP = "127.0.0.1"  # what httpx's ASGI transport reports as the client address
 
 
-@pytest.fixture(autouse=True)
-def clock(app: FastAPI) -> Clock:
-    """Set before anyone signs up, so sessions and views share one timeline."""
-    app.state.clock = Clock(T0)
-    return app.state.clock
-
-
-@pytest.fixture
-async def owner(new_client: ClientFactory, sign_up: SignUp) -> Person:
-    return await sign_up_as(new_client, sign_up, "owner")
+# The clock is set before anyone signs up, so sessions and views share one timeline.
+pytestmark = pytest.mark.usefixtures("clock")
 
 
 @pytest.fixture

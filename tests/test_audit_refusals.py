@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from app.services import audit
 from app.services.throttle import AuthThrottle
-from tests.conftest import ClientFactory, SignUp, unique_email
+from tests.conftest import ClientFactory, Person, SignUp, unique_email
 from tests.sharing_world import API, DOCS, audit_rows, create_doc, create_link
 
 SHARED = f"{API}/shared"
@@ -28,13 +28,6 @@ IN_ONE_MINUTE = datetime(2026, 3, 1, 9, 30, 15, tzinfo=UTC)
 @pytest.fixture(autouse=True)
 def audit_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(audit, "utcnow", lambda: IN_ONE_MINUTE)
-
-
-@pytest.fixture
-async def owner_client(new_client: ClientFactory, sign_up: SignUp) -> httpx.AsyncClient:
-    client = new_client()
-    await sign_up(client)
-    return client
 
 
 async def test_300_requests_to_random_tokens_leave_a_handful_of_rows_counting_all_300(
@@ -78,15 +71,15 @@ async def test_failed_logins_of_strangers_are_one_row_keeping_the_first_email(
 
 
 async def test_the_owner_sees_wrong_passwords_on_a_link_as_one_event_with_its_count(
-    owner_client: httpx.AsyncClient, new_client: ClientFactory
+    owner: Person, new_client: ClientFactory
 ) -> None:
-    doc = await create_doc(owner_client)
-    link = await create_link(owner_client, doc["id"], password="open sesame")
+    doc = await create_doc(owner.client)
+    link = await create_link(owner.client, doc["id"], password="open sesame")
     guesser = new_client()
     for n in range(3):
         await guesser.post(f"{SHARED}/{link['token']}", json={"password": f"guess {n}"})
 
-    events = (await owner_client.get(f"{DOCS}/{doc['id']}/activity")).json()["items"]
+    events = (await owner.client.get(f"{DOCS}/{doc['id']}/activity")).json()["items"]
 
     assert [(e["action"], e["count"], e["details"]) for e in events] == [
         ("link.access_denied", 3, {"reason": "wrong_password", "link_id": link["id"]}),

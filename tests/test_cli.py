@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import time
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +16,11 @@ from typer.testing import CliRunner, Result
 
 from app.cli import cli
 from app.core.config import get_settings
-from app.db.migrate import PROJECT_ROOT, head_revision, short
+from app.db.migrate import head_revision, short
 from main import create_app
 from tests.conftest import make_settings, unique_email
 from tests.databases import TEST_DATABASE_URL, fresh_database, is_postgres
+from tests.processes import Service, clean_env, free_port, wait_until_serving
 
 PASSWORD = "secret-pass-1"
 
@@ -248,49 +246,18 @@ def test_user_create_prompts_for_password_twice(migrated: str, tmp_path: Path) -
 # --- End to end: a real server process -----------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
     """`lekhamudra serve` in dev mode on SQLite under a temp DATA_DIR; yields its base URL."""
-    port = _free_port()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "POSTGRES_", "ENV", "AUTO_MIGRATE"))
-    }
-    env["DATA_DIR"] = str(tmp_path / "data")
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        ["uv", "run", "lekhamudra", "serve", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    port = free_port()
+    env = clean_env(DATA_DIR=str(tmp_path / "data"))
+    service = Service(["serve", "--port", str(port)], env=env, cwd=tmp_path, log_path=tmp_path / "server.log")
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{base_url}/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.1)
+        wait_until_serving(service, base_url)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        service.stop(signal.SIGTERM, timeout=15)
 
 
 def test_serve_migrates_and_serves_signup_and_me_over_http(served: str, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from app.core.config import Settings, load_settings
 from app.core.security import session_cookie_name
 from app.core.signing import secret_key
 from app.db.migrate import PROJECT_ROOT
-from tests.conftest import PASSWORD, make_settings, set_cookie, unique_email
+from tests.conftest import PASSWORD, set_cookie, unique_email
 
 SETTING_VARS = (
     "ENV",
@@ -317,12 +317,6 @@ def test_secure_cookies_default_on_only_in_prod(
         monkeypatch.setenv("COOKIE_SECURE", cookie_secure)
 
     assert Settings(_env_file=None).secure_cookies is expected  # type: ignore[call-arg]
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    """Conftest's settings for the `app`/`client` fixtures, with `indirect` overrides."""
-    return make_settings(database_url, tmp_path, **getattr(request, "param", {}))
 
 
 @pytest.mark.parametrize(

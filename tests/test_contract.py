@@ -28,13 +28,6 @@ UNREADABLE_JSON = {
 
 
 @pytest.fixture
-async def spec(client: httpx.AsyncClient) -> dict[str, Any]:
-    response = await client.get("/openapi.json")
-    assert response.status_code == 200
-    return response.json()
-
-
-@pytest.fixture
 async def doc_id(client: httpx.AsyncClient, alice: dict[str, Any]) -> str:
     """A document of alice's (`client` is signed in as her)."""
     created = await client.post(DOCS, json={"title": "Contract"})

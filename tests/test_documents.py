@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,6 +20,7 @@ from app.schemas.common import Page
 from app.schemas.document import DocumentRead, DocumentSummary
 from app.services import documents as document_service
 from tests.conftest import ClientFactory
+from tests.locks import lock_waits
 
 DOCS = "/api/v1/documents"
 MAX_CONTENT_BYTES = 5 * 1024 * 1024
@@ -60,14 +60,6 @@ def assert_validation_error(response: httpx.Response) -> None:
     body = assert_error(response, 422, "validation_error")
     assert isinstance(body["errors"], list)
     assert body["errors"]
-
-
-@pytest.fixture
-def ticking_clock(app: FastAPI) -> None:
-    """Every request sees a time one second after the last, so "most recent" is never a tie."""
-    start = datetime.now(UTC)
-    ticks = itertools.count(1)
-    app.state.clock = lambda: start + timedelta(seconds=next(ticks))
 
 
 # --- create -------------------------------------------------------------------------------
@@ -740,18 +732,20 @@ async def test_a_permanent_delete_while_ocr_finishes_is_not_a_deadlock(
     job = ocr_crud.ClaimedJob(document_id, 1, "nep", 1, 0, "key", "image/png")
     finished = asyncio.Event()
 
-    async def finish_ocr() -> None:  # as app.services.ocr_pipeline does when the last page is read
-        async with db.unit_of_work() as session:
-            assert await ocr_crud.finish_job(session=session, job=job, now=datetime.now(UTC))
-            finished.set()
-            await asyncio.sleep(0.5)  # the delete arrives now
-            await search.reindex_document(session, document_id=document_id)
+    async with lock_waits(db) as until_blocked:
 
-    async def delete() -> httpx.Response:
-        await finished.wait()
-        return await client.delete(f"{DOCS}/{doc['id']}", params={"permanent": "true"})
+        async def finish_ocr() -> None:  # as app.services.ocr_pipeline does when the last page is read
+            async with db.unit_of_work() as session:
+                assert await ocr_crud.finish_job(session=session, job=job, now=datetime.now(UTC))
+                finished.set()
+                await until_blocked()  # the delete arrives now, and waits for this transaction
+                await search.reindex_document(session, document_id=document_id)
 
-    _, deleted = await asyncio.wait_for(asyncio.gather(finish_ocr(), delete()), timeout=30)
+        async def delete() -> httpx.Response:
+            await finished.wait()
+            return await client.delete(f"{DOCS}/{doc['id']}", params={"permanent": "true"})
+
+        _, deleted = await asyncio.wait_for(asyncio.gather(finish_ocr(), delete()), timeout=60)
 
     assert deleted.status_code == 204, deleted.text
     assert (await client.get(f"{DOCS}/{doc['id']}")).status_code == 404

@@ -17,9 +17,10 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.models import ShareLink
-from tests.conftest import PASSWORD, ClientFactory, SignUp, unique_email
+from tests.clocks import Clock
+from tests.conftest import PASSWORD, ClientFactory, Person, SignUp, unique_email
 from tests.processes import eventually
-from tests.sharing_world import API, DOCS, T0, Clock, create_doc, create_link
+from tests.sharing_world import API, DOCS, create_doc, create_link
 
 SHARED = f"{API}/shared"
 LOGIN = f"{API}/auth/login"
@@ -189,18 +190,13 @@ async def test_links_created_at_once_stop_at_the_cap(client: httpx.AsyncClient, 
 
 
 @pytest.mark.parametrize("settings", [{"max_links_per_document": 1}], indirect=True)
-async def test_expired_links_do_not_count_towards_the_cap_but_live_ones_do(
-    app: FastAPI, new_client: ClientFactory, sign_up: SignUp
-) -> None:
-    app.state.clock = clock = Clock(T0)
-    owner = new_client()
-    await sign_up(owner)
-    doc = await create_doc(owner)
-    await create_link(owner, doc["id"], expires_at=(T0 + timedelta(hours=1)).isoformat())
+async def test_expired_links_do_not_count_towards_the_cap_but_live_ones_do(clock: Clock, owner: Person) -> None:
+    doc = await create_doc(owner.client)
+    await create_link(owner.client, doc["id"], expires_at=(clock.now + timedelta(hours=1)).isoformat())
 
     clock.advance(hours=2)
-    live = await owner.post(f"{DOCS}/{doc['id']}/links", json={})
-    one_too_many = await owner.post(f"{DOCS}/{doc['id']}/links", json={})
+    live = await owner.client.post(f"{DOCS}/{doc['id']}/links", json={})
+    one_too_many = await owner.client.post(f"{DOCS}/{doc['id']}/links", json={})
 
     assert live.status_code == 201, live.text
     assert one_too_many.status_code == 409

@@ -5,17 +5,14 @@ connection mid-statement, holding its table locks, when it cannot encode an argu
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
-from sqlalchemy.exc import DBAPIError
 
 from app.db.prepared import PreparedQuery
-from app.db.session import Database
 from app.models import Document
 from tests.databases import is_postgres
+from tests.locks import until_no_lock_on
 
 FIRST_IDS = PreparedQuery(sa.select(Document.id).order_by(Document.id).limit(sa.bindparam("n", type_=sa.Integer)))
 
@@ -26,22 +23,10 @@ async def test_a_hot_read_that_fails_holds_no_lock_and_the_next_one_works(app: F
         await FIRST_IDS.all(db, n=2**70)
 
     if is_postgres():
-        # What a migration does first: fails at once if any connection still holds a lock. The
-        # failed statement's connection was closed by us; its server process lets its locks go
-        # when it notices, which on a loaded machine can take a moment: wait for that, bounded.
-        await _lock_documents_within(seconds=10, db=db)
-    assert await FIRST_IDS.all(db, n=1) == []
-
-
-async def _lock_documents_within(*, seconds: float, db: Database) -> None:
-    for _ in range(int(seconds / 0.05)):
+        # The failed statement's connection was closed by us; its server process lets its locks
+        # go when it notices. Then what a migration does first, failing at once on any lock held,
+        # succeeds.
+        await until_no_lock_on(db.engine, "documents")
         async with db.engine.connect() as conn:
-            try:
-                await conn.execute(sa.text("LOCK TABLE documents IN ACCESS EXCLUSIVE MODE NOWAIT"))
-                return
-            except DBAPIError:
-                pass
-            finally:
-                await conn.rollback()
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"a lock on documents was still held after {seconds:g} s")
+            await conn.execute(sa.text("LOCK TABLE documents IN ACCESS EXCLUSIVE MODE NOWAIT"))
+    assert await FIRST_IDS.all(db, n=1) == []

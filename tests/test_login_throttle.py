@@ -12,7 +12,6 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from app.core.config import Settings
 from app.services.throttle import AuthThrottle
 from main import create_app
 from tests.conftest import PASSWORD, ClientFactory, SignUp, _empty_tables, make_settings, set_cookie, unique_email
@@ -20,11 +19,9 @@ from tests.conftest import PASSWORD, ClientFactory, SignUp, _empty_tables, make_
 LOGIN = "/api/v1/auth/login"
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    """A first delay long enough to outlast any burst here (60 requests at once take seconds on
-    a busy machine): what a test sees refused, a limit refused, not the clock."""
-    return make_settings(database_url, tmp_path, **{"login_delay_base_seconds": 60, **getattr(request, "param", {})})
+# A first delay long enough to outlast any burst here (60 requests at once take seconds on a busy
+# machine): what a test sees refused, a limit refused, not the clock.
+pytestmark = pytest.mark.settings(login_delay_base_seconds=60)
 
 
 def count_verifications(app: FastAPI) -> list[str]:

@@ -6,14 +6,12 @@ import asyncio
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 import asyncpg
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -27,17 +25,9 @@ from app.models import Base
 from app.models.base import UTCDateTime
 from app.search import include_name
 from tests.conftest import make_settings
-from tests.databases import fresh_database
 from tests.processes import postgres_database, require_postgres
 
 APP_TABLES = {"users", "sessions", "documents"}
-
-
-@pytest.fixture
-def empty_settings(tmp_path: Path) -> Iterator[Settings]:
-    """Settings for a brand-new, empty database (removed afterwards)."""
-    with fresh_database(tmp_path) as url:
-        yield make_settings(url, tmp_path)
 
 
 async def _inspect(settings: Settings, fn: Any) -> Any:

@@ -61,13 +61,6 @@ ROUTES = [
 ITEM_ROUTES = [(path, method) for path, method in ROUTES if path == DOCUMENT]
 
 
-@pytest.fixture
-async def spec(client: httpx.AsyncClient) -> dict[str, Any]:
-    response = await client.get("/openapi.json")
-    assert response.status_code == 200
-    return response.json()
-
-
 def _error_operations(spec: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:
     return [
         (path, method, status, response)

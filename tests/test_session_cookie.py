@@ -13,8 +13,8 @@ from fastapi import FastAPI
 
 from app.core.security import SECURE_SESSION_COOKIE, SESSION_COOKIE
 from main import create_app
+from tests.clocks import Clock
 from tests.conftest import PASSWORD, _empty_tables, make_settings, unique_email
-from tests.sharing_world import Clock
 
 ME = "/api/v1/auth/me"
 

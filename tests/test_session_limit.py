@@ -14,18 +14,16 @@ from fastapi import FastAPI
 from sqlalchemy import func, insert, select
 
 from app.models import Session
+from tests.clocks import T0, Clock
 from tests.conftest import PASSWORD, ClientFactory, SignUp, unique_email
-from tests.sharing_world import T0, Clock, audit_rows
+from tests.sharing_world import audit_rows
 
 API = "/api/v1"
 LOGIN = f"{API}/auth/login"
 ME = f"{API}/auth/me"
 
 
-@pytest.fixture(autouse=True)
-def clock(app: FastAPI) -> Clock:
-    app.state.clock = Clock(T0)
-    return app.state.clock
+pytestmark = pytest.mark.usefixtures("clock")
 
 
 async def log_in(client: httpx.AsyncClient, email: str) -> None:

@@ -18,30 +18,13 @@ from app.core.security import SESSION_COOKIE
 from app.crud.session import is_live, live_at
 from app.models import Document, Session, User
 from main import create_app
+from tests.clocks import T0, Clock
 from tests.conftest import PASSWORD, ClientFactory, SignUp, make_settings, set_cookie, unique_email
 
 ME = "/api/v1/auth/me"
 LOGIN = "/api/v1/auth/login"
 SESSIONS = "/api/v1/auth/sessions"
 PASSWORD_URL = "/api/v1/auth/password"
-T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock(app: FastAPI) -> Clock:
-    app.state.clock = Clock(T0)
-    return app.state.clock
 
 
 async def authenticated(client: httpx.AsyncClient) -> bool:

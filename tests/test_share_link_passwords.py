@@ -4,7 +4,6 @@ right ones never; a link never dies of its guesses; any Unicode password opens t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -14,7 +13,7 @@ from sqlalchemy import select
 
 from app.models import ShareLink
 from app.services.throttle import AuthThrottle
-from tests.conftest import ClientFactory, SignUp, make_settings
+from tests.conftest import Person
 from tests.processes import eventually
 from tests.sharing_world import API, DOCS, create_doc, create_link, png_bytes, upload
 
@@ -24,10 +23,8 @@ NEPALI = "खुल जा सिमसिम"
 From = Callable[[str], httpx.AsyncClient]
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Any, request: pytest.FixtureRequest) -> Any:
-    """A delay long enough that nothing here lapses by itself, unless a test asks otherwise."""
-    return make_settings(database_url, tmp_path, **{"login_delay_base_seconds": 60, **getattr(request, "param", {})})
+# A delay long enough that nothing here lapses by itself, unless a test asks otherwise.
+pytestmark = pytest.mark.settings(login_delay_base_seconds=60)
 
 
 @pytest.fixture
@@ -45,34 +42,27 @@ async def from_ip(app: FastAPI) -> AsyncIterator[From]:
         await client.aclose()
 
 
-@pytest.fixture
-async def owner(new_client: ClientFactory, sign_up: SignUp) -> httpx.AsyncClient:
-    client = new_client()
-    await sign_up(client)
-    return client
-
-
 async def guess(client: httpx.AsyncClient, token: str, password: str) -> int:
     return (await client.post(f"{SHARED}/{token}", json={"password": password})).status_code
 
 
 @pytest.mark.parametrize(("password", "status"), [("1234567", 422), ("सात अक्षर", 201), ("12345678", 201)])
-async def test_a_link_password_has_at_least_8_characters(owner: httpx.AsyncClient, password: str, status: int) -> None:
-    doc = await create_doc(owner)
+async def test_a_link_password_has_at_least_8_characters(owner: Person, password: str, status: int) -> None:
+    doc = await create_doc(owner.client)
 
-    response = await owner.post(f"{DOCS}/{doc['id']}/links", json={"password": password})
+    response = await owner.client.post(f"{DOCS}/{doc['id']}/links", json={"password": password})
 
     assert response.status_code == status, response.text
-    assert len((await owner.get(f"{DOCS}/{doc['id']}/links")).json()) == (status == 201)
+    assert len((await owner.client.get(f"{DOCS}/{doc['id']}/links")).json()) == (status == 201)
 
 
 @pytest.mark.parametrize("settings", [{"link_failures_before_delay": 3}], indirect=True)
 async def test_wrong_guesses_on_one_link_are_slowed_whatever_ip_they_come_from(
-    throttle: AuthThrottle, owner: httpx.AsyncClient, from_ip: From
+    throttle: AuthThrottle, owner: Person, from_ip: From
 ) -> None:
-    doc = await create_doc(owner)
-    link = await create_link(owner, doc["id"], password=PASSWORD)
-    other = await create_link(owner, doc["id"], password=PASSWORD)
+    doc = await create_doc(owner.client)
+    link = await create_link(owner.client, doc["id"], password=PASSWORD)
+    other = await create_link(owner.client, doc["id"], password=PASSWORD)
 
     guesses = [await guess(from_ip(f"203.0.113.{n}"), link["token"], f"guess {n}") for n in range(5)]
     rightful = await guess(from_ip("198.51.100.7"), link["token"], PASSWORD)
@@ -86,11 +76,11 @@ async def test_wrong_guesses_on_one_link_are_slowed_whatever_ip_they_come_from(
     "settings", [{"link_failures_per_ip_per_minute": 5, "link_failures_before_delay": 100}], indirect=True
 )
 async def test_refused_opens_from_one_ip_are_limited_across_links_and_unknown_tokens(
-    throttle: AuthThrottle, owner: httpx.AsyncClient, from_ip: From
+    throttle: AuthThrottle, owner: Person, from_ip: From
 ) -> None:
-    doc = await create_doc(owner)
-    guarded = await create_link(owner, doc["id"], password=PASSWORD)
-    open_link = await create_link(owner, doc["id"])
+    doc = await create_doc(owner.client)
+    guarded = await create_link(owner.client, doc["id"], password=PASSWORD)
+    open_link = await create_link(owner.client, doc["id"])
     prober = from_ip("203.0.113.9")
 
     refused = [(await prober.get(f"{SHARED}/unknown-{n}")).status_code for n in range(3)]
@@ -105,10 +95,10 @@ async def test_refused_opens_from_one_ip_are_limited_across_links_and_unknown_to
 @pytest.mark.parametrize(
     "settings", [{"link_failures_before_delay": 2, "link_failures_per_ip_per_minute": 2}], indirect=True
 )
-async def test_successful_opens_are_never_counted(app: FastAPI, owner: httpx.AsyncClient, from_ip: From) -> None:
-    doc = await upload(owner, png_bytes())
-    guarded = await create_link(owner, doc["id"], password=PASSWORD)
-    public = await create_link(owner, doc["id"])
+async def test_successful_opens_are_never_counted(app: FastAPI, owner: Person, from_ip: From) -> None:
+    doc = await upload(owner.client, png_bytes())
+    guarded = await create_link(owner.client, doc["id"], password=PASSWORD)
+    public = await create_link(owner.client, doc["id"])
     reader = from_ip("198.51.100.7")
 
     public_opens = [(await reader.get(f"{SHARED}/{public['token']}")).status_code for _ in range(70)]
@@ -128,10 +118,10 @@ async def test_successful_opens_are_never_counted(app: FastAPI, owner: httpx.Asy
 
 @pytest.mark.parametrize("settings", [{"link_failures_before_delay": 2, "login_delay_base_seconds": 1}], indirect=True)
 async def test_after_too_many_wrong_guesses_the_right_password_opens_the_link_once_the_delay_has_passed(
-    owner: httpx.AsyncClient, from_ip: From
+    owner: Person, from_ip: From
 ) -> None:
-    doc = await create_doc(owner, title="Minutes")
-    token = (await create_link(owner, doc["id"], password=PASSWORD))["token"]
+    doc = await create_doc(owner.client, title="Minutes")
+    token = (await create_link(owner.client, doc["id"], password=PASSWORD))["token"]
     attacker, rightful = from_ip("203.0.113.9"), from_ip("198.51.100.7")
     assert [await guess(attacker, token, "guess") for _ in range(3)] == [404, 404, 429]
 
@@ -146,10 +136,10 @@ async def test_after_too_many_wrong_guesses_the_right_password_opens_the_link_on
     assert await guess(attacker, token, "guess") == 404  # the right password cleared the count
 
 
-async def test_a_nepali_password_opens_the_document_and_the_file(owner: httpx.AsyncClient, from_ip: From) -> None:
+async def test_a_nepali_password_opens_the_document_and_the_file(owner: Person, from_ip: From) -> None:
     content = png_bytes((48, 24))
-    doc = await upload(owner, content)
-    token = (await create_link(owner, doc["id"], password=NEPALI))["token"]
+    doc = await upload(owner.client, content)
+    token = (await create_link(owner.client, doc["id"], password=NEPALI))["token"]
     reader = from_ip("198.51.100.7")
     form = {"content-type": "application/x-www-form-urlencoded"}
 
@@ -166,11 +156,9 @@ async def test_a_nepali_password_opens_the_document_and_the_file(owner: httpx.As
     assert page_by_form.status_code == 200, page_by_form.text
 
 
-async def test_the_file_by_post_refuses_wrong_missing_and_url_passwords(
-    owner: httpx.AsyncClient, from_ip: From
-) -> None:
-    doc = await upload(owner, png_bytes())
-    token = (await create_link(owner, doc["id"], password=NEPALI))["token"]
+async def test_the_file_by_post_refuses_wrong_missing_and_url_passwords(owner: Person, from_ip: From) -> None:
+    doc = await upload(owner.client, png_bytes())
+    token = (await create_link(owner.client, doc["id"], password=NEPALI))["token"]
     reader, url = from_ip("198.51.100.7"), f"{SHARED}/{token}/file"
 
     statuses = [

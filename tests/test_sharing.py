@@ -27,13 +27,11 @@ from app.models import (
 )
 from app.ocr import OcrEngine
 from app.services.trash import purge_expired_trash
-from tests.conftest import ClientFactory, SignUp, unique_email
+from tests.clocks import T0, TickingClock
+from tests.conftest import ClientFactory, Person, SignUp, sign_up_as, unique_email
 from tests.sharing_world import (
     API,
     DOCS,
-    T0,
-    Person,
-    TickingClock,
     audit_rows,
     create_doc,
     create_link,
@@ -41,7 +39,6 @@ from tests.sharing_world import (
     run_ocr,
     share,
     shared_document,
-    sign_up_as,
     stored_objects,
     text_png,
     upload,
@@ -50,16 +47,8 @@ from tests.sharing_world import (
 SHARED = f"{API}/shared"
 
 
-@pytest.fixture(autouse=True)
-def clock(app: FastAPI) -> TickingClock:
-    """Set before anyone signs up, so sessions and documents share one timeline."""
-    app.state.clock = TickingClock(T0)
-    return app.state.clock
-
-
-@pytest.fixture
-async def owner(new_client: ClientFactory, sign_up: SignUp) -> Person:
-    return await sign_up_as(new_client, sign_up, "owner")
+# The clock is set before anyone signs up, so sessions and documents share one timeline.
+pytestmark = pytest.mark.usefixtures("ticking_clock")
 
 
 @pytest.fixture
@@ -619,11 +608,11 @@ async def test_purge_deletes_the_row_versions_shares_links_and_stored_file_but_k
 
 
 async def test_trash_older_than_the_retention_is_purged_with_its_file(
-    app: FastAPI, owner: Person, clock: TickingClock
+    app: FastAPI, owner: Person, ticking_clock: TickingClock
 ) -> None:
     old = await upload(owner.client, png_bytes((64, 32)), title="Trashed long ago")
     await owner.client.delete(f"{DOCS}/{old['id']}")
-    clock.advance(days=2)
+    ticking_clock.advance(days=2)
     recent_one = await upload(owner.client, png_bytes((32, 64)), title="Trashed lately")
     await owner.client.delete(f"{DOCS}/{recent_one['id']}")
     await upload(owner.client, png_bytes((48, 48)), title="Not trashed")
@@ -826,23 +815,23 @@ async def test_a_password_link_without_the_right_password_is_404(owner: Person, 
     assert statuses == {name: [404] * len(requests) for name, requests in attempts.items()}
 
 
-async def test_an_expired_link_is_404(owner: Person, anonymous: httpx.AsyncClient, clock: TickingClock) -> None:
+async def test_an_expired_link_is_404(owner: Person, anonymous: httpx.AsyncClient, ticking_clock: TickingClock) -> None:
     doc = await upload(owner.client)
-    link = await create_link(owner.client, doc["id"], expires_at=(clock.now + timedelta(hours=1)).isoformat())
+    link = await create_link(owner.client, doc["id"], expires_at=(ticking_clock.now + timedelta(hours=1)).isoformat())
     assert (await anonymous.get(f"{SHARED}/{link['token']}")).status_code == 200
 
-    clock.advance(hours=1)
+    ticking_clock.advance(hours=1)
 
     assert (await anonymous.get(f"{SHARED}/{link['token']}")).status_code == 404
     assert (await anonymous.get(f"{SHARED}/{link['token']}/file")).status_code == 404
 
 
-async def test_a_link_that_would_already_be_expired_is_422(owner: Person, clock: TickingClock) -> None:
+async def test_a_link_that_would_already_be_expired_is_422(owner: Person, ticking_clock: TickingClock) -> None:
     doc = await create_doc(owner.client)
     url = f"{DOCS}/{doc['id']}/links"
 
     statuses = {
-        name: (await owner.client.post(url, json={"expires_at": (clock.now + delta).isoformat()})).status_code
+        name: (await owner.client.post(url, json={"expires_at": (ticking_clock.now + delta).isoformat()})).status_code
         for name, delta in {"now": timedelta(0), "an hour ago": timedelta(hours=-1)}.items()
     }
 

@@ -16,11 +16,10 @@ import pytest
 from tests.ocr.pages import NEPALI_NOTICE, render_page
 from tests.processes import Service, clean_env, free_port, png_bytes, run_cli, wait_for, wait_until_serving
 from tests.storage.support import BUCKET
-from tests.test_worker_processes import postgres_url, redis_url, s3_endpoint  # noqa: F401 - fixtures
 
 
 @pytest.fixture
-def topology(tmp_path: Path, postgres_url: str, redis_url: str, s3_endpoint: str) -> Iterator[list[str]]:  # noqa: F811
+def topology(tmp_path: Path, postgres_url: str, redis_url: str, s3_endpoint: str) -> Iterator[list[str]]:
     """Start 2 API processes + 2 workers; yield the two API base URLs."""
     variables = {
         "DATABASE_URL": postgres_url,

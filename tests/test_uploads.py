@@ -22,7 +22,7 @@ from tests.conftest import ClientFactory
 UPLOAD = "/api/v1/documents/upload"
 DOCS = "/api/v1/documents"
 
-pytestmark = pytest.mark.usefixtures("alice")
+pytestmark = [pytest.mark.usefixtures("alice"), pytest.mark.settings(max_upload_mb=1)]
 
 
 def png_bytes(size: tuple[int, int] = (64, 32)) -> bytes:
@@ -253,13 +253,6 @@ async def test_truncated_multipart_body_is_refused_and_leaves_nothing(app: FastA
 
     assert response.status_code == 400
     await assert_nothing_left(app)
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path):
-    from tests.conftest import make_settings
-
-    return make_settings(database_url, tmp_path, max_upload_mb=1)
 
 
 def big_png_prefix(total: int) -> bytes:

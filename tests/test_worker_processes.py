@@ -23,7 +23,6 @@ import psutil
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from moto.server import ThreadedMotoServer
 from PIL import Image
 from sqlalchemy import select
 
@@ -34,18 +33,13 @@ from main import create_app
 from tests.conftest import PASSWORD, unique_email
 from tests.ocr.pages import ENGLISH_LETTER, NEPALI_NOTICE, cer, render_page
 from tests.processes import (
-    REDIS_URL,
     Service,
     clean_env,
     eventually,
     free_port,
     idle_redis_consumers,
     png_bytes,
-    postgres_database,
-    redis_available,
     redis_client,
-    require_postgres,
-    require_service,
     run_cli,
     tiff_bytes,
     wait_for,
@@ -60,38 +54,6 @@ STATUS_ORDER = ["queued", "processing", "done"]
 
 
 # --- Services ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def postgres_url(tmp_path: Path) -> Iterator[str]:
-    require_postgres()
-    with postgres_database(tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A Redis database of our own, empty before and after."""
-    require_service(redis_available(), f"Redis ({REDIS_URL})")
-    with redis_client() as client:
-        client.flushdb()
-        try:
-            yield REDIS_URL
-        finally:
-            client.flushdb()
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3_client(endpoint).create_bucket(Bucket=BUCKET)
-    try:
-        yield endpoint
-    finally:
-        server.stop()
 
 
 @dataclass

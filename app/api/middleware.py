@@ -89,7 +89,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        # 128 random bits as 32 hex digits, as uuid4().hex gave but without building a UUID (2.5 µs).
+        # 128 random bits as 32 hex digits, as uuid4().hex gave, without building a UUID per request.
         request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else os.urandom(16).hex()
         scope[REQUEST_ID_KEY] = request_id
         is_api = scope["path"].startswith("/api/")

@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1, le=200)
     # Hot statements (app.db.prepared) that PostgreSQL runs at once for one process. Each is one
     # statement whose connection is held for nothing else, so a few keep the database busy; more
-    # only make its backends contend (measured on one core: 32 at once cost 555 µs of its CPU per
-    # create, 4 at once 370 µs).
+    # only make its backends contend, each create then costing PostgreSQL more CPU (bench.pg_create
+    # measures it by size; figures in docs/benchmarks.md).
     db_driver_pool_size: int = Field(default=4, ge=1, le=200)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
     auto_migrate: bool | None = None

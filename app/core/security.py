@@ -38,8 +38,9 @@ def _lower_thread_priority() -> None:
 class Passwords:
     """argon2id hashing off the event loop, on a few low-priority threads of its own.
 
-    At most `max_concurrent` hashes run at once; each takes tens of milliseconds of CPU, so at the
-    event loop's priority a burst of logins would starve every other request on the same core.
+    At most `max_concurrent` hashes run at once; each is costly in CPU by design (argon2's time and
+    memory cost), so at the event loop's priority a burst of logins would starve every other
+    request on the same core.
 
     Work for requests without a session (sign-ups, logins from browsers without a device cookie,
     share-link passwords) is `anonymous`: it may hold at most `anonymous_slots`, all threads but

@@ -2,9 +2,9 @@
 
 Each use is one statement in autocommit: take a connection, run it, put it back. asyncpg's Pool
 does more per use than that needs (a proxy object per use, and a task to put the connection
-back, shielded from cancellation): measured here, a `SELECT 1` through the pool cost 99 µs of
-CPU against 59 µs on a connection held. This keeps idle connections in a list, and a semaphore
-bounds how many are open (taken or idle) at once.
+back, shielded from cancellation), and the busiest requests would pay for it on every statement
+(figures in docs/benchmarks.md). This keeps idle connections in a list, and a semaphore bounds
+how many are open (taken or idle) at once.
 """
 
 from __future__ import annotations

@@ -301,8 +301,8 @@ async def find(
         .offset(offset)
     )
     # The planner prices `tsv @@ q` as if reading a tsv were free: for a word in most documents
-    # it would pick a sequential scan that de-TOASTs every tsv in the table (560 of 760 ms for
-    # `प्र*` over 100 000 documents) where the GIN index answers in 10 ms. This transaction only.
+    # it would pick a sequential scan that de-TOASTs every tsv in the table, far slower than the
+    # GIN index for a common word or prefix (docs/benchmarks.md). This transaction only.
     await session.execute(_INDEX_SCANS_ONLY)
     rows = list((await session.execute(stmt)).all())
     if rows or offset == 0:

@@ -7,10 +7,9 @@ from __future__ import annotations
 import re
 
 import asyncpg
-import pytest
 
 from app.search._postgres import index_values, pairs_literal, tsvector_literal
-from tests.processes import admin_dsn, require_postgres
+from tests.processes import admin_dsn
 from tests.search.conftest import AddDocument, Find
 
 _ENTRY = re.compile(r"'((?:[^']|'')*)':(\S+)")
@@ -43,11 +42,6 @@ def test_quotes_and_backslashes_are_escaped() -> None:
     assert tsvector_literal(["it's"], ["a\\b"]) == "'it''s':1A 'a\\\\b':3B"
     assert pairs_literal(["it's", "x"], []) == "'it''s x'"
     assert pairs_literal(["a", "b", "a", "b"], ["c"]) == "'a b' 'b a'"
-
-
-@pytest.fixture
-def postgres() -> None:
-    require_postgres()
 
 
 async def test_postgresql_accepts_the_limits(postgres: None) -> None:

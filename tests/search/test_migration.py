@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -25,14 +22,7 @@ from app.models.base import UTCDateTime
 from app.search import _engine as search_engine_of
 from app.search import include_name, search, store_index
 from app.search._postgres import index_values
-from tests.conftest import make_settings
-from tests.databases import fresh_database, is_postgres
-
-
-@pytest.fixture
-def empty_settings(tmp_path: Path) -> Iterator[Settings]:
-    with fresh_database(tmp_path) as url:
-        yield make_settings(url, tmp_path)
+from tests.databases import is_postgres
 
 
 def _migrate(settings: Settings, revision: str, *, down: bool = False) -> None:

@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from app.storage import Storage, storage_from_settings
-from tests.storage.support import BUCKET, boto3_client, make_settings, s3_settings
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server on loopback with one empty bucket, for the whole run."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3_client(endpoint).create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
+from tests.storage.support import boto3_client, make_settings, s3_settings
 
 
 @pytest.fixture(scope="session")

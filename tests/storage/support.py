@@ -54,7 +54,7 @@ async def interrupted_write(storage: Storage, key: str, *, mib: int, how: Interr
             if how == "raise":
                 raise RuntimeError("client went away")
             in_flight.set()
-            await asyncio.sleep(60)
+            await asyncio.Event().wait()  # until cancelled
 
     task = asyncio.create_task(upload())
     if how == "cancel":
