@@ -170,7 +170,7 @@ _CREATES: list[tuple[str, dict[str, Any]]] = [
     ("alice", {"content": b'{"title": "x", "content": ' + b"1" * 4301 + b"}", "headers": _JSON}),
     ("nobody", {"content": b"\xff", "headers": _JSON}),
     ("alice", {"content": b'{"title": "x"}', "headers": {"content-type": "text/plain"}}),
-    ("alice", {"content": b'{"title": "x"}', "headers": {"content-type": "text/plain+json"}}),  # raw bytes: 422
+    ("alice", {"content": b'{"title": "x"}', "headers": {"content-type": "text/plain+json"}}),  # not JSON: 415
     ("alice", {"content": b'{"title": "x"}'}),
     ("alice", {"content": "chunked", "headers": _JSON}),
     ("nobody", {"json": {"title": "x"}}),
@@ -196,6 +196,43 @@ async def test_hot_create_answers_as_fastapi_does(
             body = body.replace(response.json()["id"].encode(), b"<id>")
         answers.append((status, headers, body))
     assert answers[0] == answers[1]
+
+
+# Content-Types and whether a JSON body is read under each (app.api.bodies.is_json_media_type).
+_MEDIA_TYPES = [
+    ("application/json", True),
+    ("application/json; charset=utf-8", True),
+    ("Application/JSON ; charset=UTF-8", True),
+    ("application/merge-patch+json", True),
+    ("application/vnd.api+json", True),
+    ("text/plain", False),
+    ("application/jsonx", False),
+    ("text/plain+json", False),
+    ("application/x/y+json", False),
+    ("application/x-ndjson", False),
+]
+
+
+async def test_every_json_route_takes_the_same_media_types(apps: tuple[FastAPI, FastAPI], sign_up: SignUp) -> None:
+    """One rule for what is JSON: a create answered by the hot layer, the same create through FastAPI,
+    and a route that also takes forms (sign-up) accept and refuse the same Content-Types."""
+    async with _client(apps[0]) as alice:
+        await sign_up(alice)
+        cookies = dict(alice.cookies)
+    for media_type, is_json in _MEDIA_TYPES:
+        headers = {"content-type": media_type}
+        answers = []
+        for application in apps:
+            async with _client(application, cookies) as client:
+                response = await client.post(DOCS, content=b'{"title": "x"}', headers=headers)
+            status, headers_out, body = _transcript(response)
+            if status == 201:
+                body = body.replace(response.json()["id"].encode(), b"<id>")
+            answers.append((status, headers_out, body))
+        async with _client(apps[0]) as anonymous:
+            signup = await anonymous.post("/api/v1/auth/signup", content=b"{}", headers=headers)
+        assert answers[0] == answers[1], media_type
+        assert (answers[0][0], signup.status_code) == ((201, 422) if is_json else (415, 415)), media_type
 
 
 async def test_a_created_document_is_there_as_answered(world: dict[str, Any], apps: tuple[FastAPI, FastAPI]) -> None:

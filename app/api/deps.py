@@ -11,9 +11,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.bodies import JsonBody, require_json_body
 from app.api.middleware import SET_COOKIE_KEY
 from app.core.config import Settings
-from app.core.errors import NotFound, Unauthorized, UnsupportedMedia
+from app.core.errors import NotFound, Unauthorized
 from app.core.security import (
     Passwords,
     clear_session_cookie_header,
@@ -40,6 +41,8 @@ from app.services.sessions import ClientInfo, Resolved, SessionPolicy, resolve_s
 from app.services.throttle import AuthThrottle
 from app.storage import Storage
 from app.worker.queue import Queue
+
+__all__ = ["JsonBody", "require_json_body"]  # the JSON body check, with the other body rules
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -277,29 +280,3 @@ EditableDocument = Annotated[Access, Depends(_requiring("edit"))]
 OwnedDocument = Annotated[Access, Depends(_requiring("manage"))]
 TrashableDocument = Annotated[Access, Depends(_requiring("manage", in_trash=True))]
 MemberAccess = Annotated[Access, Depends(get_document_access)]
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
-def is_json(request: Request) -> bool:
-    media_type = _media_type(request)
-    return media_type == "application/json" or media_type.endswith("+json")
-
-
-def parsed_as_json(request: Request) -> bool:
-    """Whether FastAPI reads this request's body as JSON: application/json or application/*+json
-    (`text/x+json` passes `require_json_body` but is validated as raw bytes: a 422)."""
-    media_type = _media_type(request)
-    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
-
-
-async def require_json_body(request: Request) -> None:
-    """A route that takes JSON refuses any other body type with 415 (not a confusing 422)."""
-    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
-    if has_body and not is_json(request):
-        raise UnsupportedMedia("Send the body as application/json")
-
-
-JsonBody = Depends(require_json_body)

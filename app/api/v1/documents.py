@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
+from app.api.bodies import is_json_media_type, media_type_of
 from app.api.deps import (
     CallerDep,
     CurrentUser,
@@ -24,7 +25,6 @@ from app.api.deps import (
     create_as_caller,
     get_caller,
     get_opened_document,
-    parsed_as_json,
 )
 from app.api.hot import UUID_SEGMENT, HotRoute, route_of
 from app.api.responses import object_response, page_response
@@ -125,8 +125,8 @@ async def _hot_list(request: Request, _params: Mapping[str, str]) -> Response | 
 
 
 async def _hot_create(request: Request, _params: Mapping[str, str]) -> Response | None:
-    # A body FastAPI does not read as JSON (its 415 or 422), or streamed with no length: FastAPI answers.
-    if not parsed_as_json(request) or "content-length" not in request.headers:
+    # A body that is not JSON (its 415), or streamed with no length: FastAPI answers.
+    if not is_json_media_type(media_type_of(request)) or "content-length" not in request.headers:
         return None
     try:
         document_in = DocumentCreate.model_validate_json(await request.body())
