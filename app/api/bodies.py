@@ -32,7 +32,7 @@ def media_type_of(request: Request) -> str:
 def is_json_media_type(media_type: str) -> bool:
     """`application/json` or `application/<anything>+json`: what FastAPI reads a body as JSON
     (its request handler; anything else reaches a model as raw bytes). A JSON route accepts
-    exactly these, on FastAPI's path and on the hot one (app.api.hot)."""
+    exactly these, on FastAPI's path and on the direct one (app.api.direct_routes)."""
     maintype, _, subtype = media_type.partition("/")
     return maintype == "application" and "/" not in subtype and (subtype == "json" or subtype.endswith("+json"))
 

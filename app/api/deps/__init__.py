@@ -6,7 +6,7 @@
   `CallerDep`), and the cookie's renewal or clearing on the response.
 - `_documents`: loaders that fetch a document with the caller's role and check the permission.
 - `_session_and_document`: a document's read and creation with the session check in the same
-  statement (FastAPI's `GET /documents/{id}`, and the hot routes, app.api.hot).
+  statement (FastAPI's `GET /documents/{id}`, and the direct routes, app.api.direct_routes).
 
 The JSON body check (`JsonBody`) lives with the other body rules, in app.api.bodies.
 """

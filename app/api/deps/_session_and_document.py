@@ -2,8 +2,8 @@
 
 The only callers in app/api of `session_and_view`, `open_viewed` and `create_document_as`
 (app.services.documents): a change to those changes this module alone. `get_opened_document` is
-FastAPI's dependency for `GET /documents/{id}` and what the hot route calls; `create_as_caller`
-is called by the hot `POST /documents` only (FastAPI's route checks the session on its own).
+FastAPI's dependency for `GET /documents/{id}` and what the direct route calls; `create_as_caller`
+is called by the direct `POST /documents` only (FastAPI's route checks the session on its own).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ OpenedDocument = Annotated[dict[str, Any], Depends(get_opened_document)]
 
 
 async def create_as_caller(request: Request, document_in: DocumentCreate) -> dict[str, Any]:
-    """POST /documents (the hot layer's): the session check and the creation in one statement
+    """POST /documents (the direct route's): the session check and the creation in one statement
     (Caller's rule: 401, and nothing written, without a live session); DocumentRead's values."""
     state = request.app.state
     token, now = session_token_of(request), state.clock()
