@@ -134,8 +134,8 @@ def _bind(contexts: list[RouteContext], direct: DirectRoute) -> BoundRoute:
     if len(found) != 1:
         raise LookupError(f"{direct.endpoint.__qualname__}: {len(found)} routes, expected one")
     (context,) = found
-    (method,) = context.methods or {""}
-    label = f"{method} {context.path}"
+    path, (method,) = context.path or "", context.methods or {""}
+    label = f"{method} {path}"
     actual, declared = needs_of(context.dependant), tuple(sorted(direct.reproduces))
     if actual != declared:
         lines = [f"{label}: its FastAPI route and {direct.answer.__qualname__} (a direct route) differ;"]
@@ -147,7 +147,7 @@ def _bind(contexts: list[RouteContext], direct: DirectRoute) -> BoundRoute:
     if unknown:
         raise LookupError(f"{label}: no path parameter {', '.join(sorted(unknown))}")
     params = tuple((name, re.compile(pattern)) for name, pattern in direct.params.items())
-    return BoundRoute(direct, context.route, context.path, method, context.matches, params)
+    return BoundRoute(direct, context.route, path, method, context.matches, params)
 
 
 class DirectRoutesMiddleware:
