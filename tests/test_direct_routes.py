@@ -136,9 +136,9 @@ def _requests(world: dict[str, Any]) -> list[tuple[str, str]]:
 async def test_direct_reads_answer_as_fastapi_does(world: dict[str, Any], apps: tuple[FastAPI, FastAPI]) -> None:
     statuses = set()
     for who, path in _requests(world):
-        hot, plain = await _both(apps, world[who], "GET", path)
-        assert hot == plain, f"{who} GET {path}"
-        statuses.add(hot[0])
+        direct, plain = await _both(apps, world[who], "GET", path)
+        assert direct == plain, f"{who} GET {path}"
+        statuses.add(direct[0])
     # The matrix is not all one answer: both sides really read and refused.
     assert statuses == {200, 401, 404, 422}
 
@@ -338,9 +338,9 @@ async def test_a_body_past_the_limit_while_streaming_is_413_on_both(
     cookie = "; ".join(f"{k}={v}" for k, v in world["alice"].items()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", b"20"), (b"cookie", cookie)]
     body = b'{"title": "x", "content": "' + b"a" * 2000 + b'"}'
-    hot, plain = [await raw_post(application, DOCS, headers, body) for application in apps]
-    assert hot == plain
-    assert hot[0] == 413
+    direct, plain = [await raw_post(application, DOCS, headers, body) for application in apps]
+    assert direct == plain
+    assert direct[0] == 413
 
 
 async def test_a_failure_in_a_direct_route_is_counted_under_its_route(
