@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app.api.direct_routes import DirectRoutesMiddleware, bind
 from app.api.errors import install_error_handlers
 from app.api.health import router as health_router
-from app.api.hot import HotRoutesMiddleware
 from app.api.metrics import router as metrics_router
 from app.api.middleware import (
     BodyLimitMiddleware,
@@ -27,7 +27,7 @@ from app.api.middleware import (
     QuietLifespanMiddleware,
     RequestContextMiddleware,
 )
-from app.api.v1 import HOT_ROUTES, PREFIX, ROUTERS
+from app.api.v1 import DIRECT_ROUTES, PREFIX, ROUTERS
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.core.security import Passwords
@@ -143,8 +143,6 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
                 },
                 self_checked_paths=frozenset({UPLOAD_PATH}),
             ),
-            # Innermost: sees every request as the routes would, after the checks above.
-            Middleware(HotRoutesMiddleware, routes=HOT_ROUTES),
         ],
     )
     app.state.settings = settings
@@ -171,6 +169,10 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.include_router(metrics_router)
     for leaf in ROUTERS:
         app.include_router(leaf, prefix=PREFIX)
+    # Innermost: sees every request as the routes would, after the checks above. Bound to the
+    # app's own routes here, once they are all in: a direct route whose FastAPI route now takes
+    # other parameters or dependencies stops the app from being made (DirectRouteDrift).
+    app.user_middleware.append(Middleware(DirectRoutesMiddleware, routes=bind(app.routes, DIRECT_ROUTES)))
     return app
 
 

@@ -1,4 +1,6 @@
-"""Request bodies that may come as JSON or as an HTML form (the auth routes take both)."""
+"""Request bodies: which media types are JSON (one rule for every route, direct or not), the 415
+for a JSON route sent anything else, and bodies that may come as JSON or as an HTML form (the
+auth routes and a share link's password take both)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import json
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
@@ -22,8 +24,30 @@ _OAUTH2_FORM_EXTRAS = frozenset({"grant_type", "scope", "client_id", "client_sec
 MAX_FORM_FIELDS = 20
 
 
-def _media_type(request: Request) -> str:
+def media_type_of(request: Request) -> str:
+    """The Content-Type without its parameters, lower-cased (`""` if none)."""
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def is_json_media_type(media_type: str) -> bool:
+    """`application/json` or `application/<anything>+json`: what FastAPI reads a body as JSON
+    (its request handler; anything else reaches a model as raw bytes). A JSON route accepts
+    exactly these, on FastAPI's path and on the direct one (app.api.direct_routes)."""
+    maintype, _, subtype = media_type.partition("/")
+    return maintype == "application" and "/" not in subtype and (subtype == "json" or subtype.endswith("+json"))
+
+
+def has_body(request: Request) -> bool:
+    return request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+
+
+async def require_json_body(request: Request) -> None:
+    """A route that takes JSON refuses any other body type with 415 (not a confusing 422)."""
+    if has_body(request) and not is_json_media_type(media_type_of(request)):
+        raise UnsupportedMedia("Send the body as application/json")
+
+
+JsonBody = Depends(require_json_body)
 
 
 async def _read_json(request: Request) -> Any:
@@ -75,8 +99,8 @@ async def _read_form(request: Request, media_type: str, *, username_is_email: bo
 
 
 async def parse_json_or_form(request: Request, model: type[M], *, username_is_email: bool = False) -> M:
-    media_type = _media_type(request)
-    if media_type == "application/json" or media_type.endswith("+json"):
+    media_type = media_type_of(request)
+    if is_json_media_type(media_type):
         data = await _read_json(request)
     elif media_type in _FORM_TYPES:
         data = await _read_form(request, media_type, username_is_email=username_is_email)

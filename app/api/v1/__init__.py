@@ -1,8 +1,6 @@
-from dataclasses import replace
-
 from fastapi import APIRouter
 
-from app.api.hot import HotRoute
+from app.api.direct_routes import DirectRoute
 from app.api.v1 import auth, documents, files, search, shared, sharing
 
 PREFIX = "/api/v1"
@@ -22,5 +20,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     shared.router,
 )
 
-# Answered without FastAPI's router on their busiest paths (app.api.hot).
-HOT_ROUTES: tuple[HotRoute, ...] = tuple(replace(hot, prefix=PREFIX) for hot in (*auth.HOT, *documents.HOT))
+# Answered without FastAPI's router on their busiest paths (app.api.direct_routes).
+DIRECT_ROUTES: tuple[DirectRoute, ...] = (*auth.DIRECT, *documents.DIRECT)

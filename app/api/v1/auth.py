@@ -25,7 +25,7 @@ from app.api.deps import (
     actor_of,
     get_optional_user,
 )
-from app.api.hot import HotRoute, route_of
+from app.api.direct_routes import DirectRoute
 from app.api.responses import model_response
 from app.core.config import Settings
 from app.core.errors import NotFound
@@ -93,11 +93,11 @@ async def me(user: OptionalUser) -> Response:
     return model_response(AuthState(authenticated=True, user=UserRead.model_validate(user)))
 
 
-async def _hot_me(request: Request, _params: Mapping[str, str]) -> Response:
+async def _direct_me(request: Request, _params: Mapping[str, str]) -> Response:
     return await me(await get_optional_user(request))
 
 
-HOT = (HotRoute(route_of(router.routes, me), _hot_me),)
+DIRECT = (DirectRoute(me, _direct_me, reproduces=(("depends", "get_optional_user(Request)"),)),)
 
 
 @router.post(

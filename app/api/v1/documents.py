@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
+from app.api.bodies import is_json_media_type, media_type_of
 from app.api.deps import (
     CallerDep,
     CurrentUser,
@@ -24,9 +25,8 @@ from app.api.deps import (
     create_as_caller,
     get_caller,
     get_opened_document,
-    parsed_as_json,
 )
-from app.api.hot import UUID_SEGMENT, HotRoute, route_of
+from app.api.direct_routes import UUID_SEGMENT, DirectRoute
 from app.api.responses import object_response, page_response
 from app.core.errors import Invalid, NotFound
 from app.crud import document as document_crud
@@ -118,7 +118,7 @@ async def get_document(document: OpenedDocument) -> Response:
     return object_response(document, headers={"etag": f'"{document["version"]}"'})
 
 
-async def _hot_list(request: Request, _params: Mapping[str, str]) -> Response | None:
+async def _direct_list(request: Request, _params: Mapping[str, str]) -> Response | None:
     try:
         query = DocumentListQuery.model_validate(dict(request.query_params))
     except ValidationError:
@@ -126,9 +126,9 @@ async def _hot_list(request: Request, _params: Mapping[str, str]) -> Response | 
     return await list_documents(await get_caller(request), query)
 
 
-async def _hot_create(request: Request, _params: Mapping[str, str]) -> Response | None:
-    # A body FastAPI does not read as JSON (its 415 or 422), or streamed with no length: FastAPI answers.
-    if not parsed_as_json(request) or "content-length" not in request.headers:
+async def _direct_create(request: Request, _params: Mapping[str, str]) -> Response | None:
+    # A body that is not JSON (its 415), or streamed with no length: FastAPI answers.
+    if not is_json_media_type(media_type_of(request)) or "content-length" not in request.headers:
         return None
     try:
         document_in = DocumentCreate.model_validate_json(await request.body())
@@ -138,14 +138,32 @@ async def _hot_create(request: Request, _params: Mapping[str, str]) -> Response 
     return _created(await create_as_caller(request, document_in))
 
 
-async def _hot_get(request: Request, params: Mapping[str, str]) -> Response:
+async def _direct_get(request: Request, params: Mapping[str, str]) -> Response:
     return await get_document(await get_opened_document(request, params["document_id"]))
 
 
-HOT = (
-    HotRoute(route_of(router.routes, list_documents), _hot_list),
-    HotRoute(route_of(router.routes, create_document), _hot_create),
-    HotRoute(route_of(router.routes, get_document), _hot_get, params={"document_id": UUID_SEGMENT}),
+# What each direct answer gives its endpoint (app.api.direct_routes checks it against FastAPI's).
+DIRECT = (
+    DirectRoute(
+        list_documents,
+        _direct_list,
+        reproduces=(("depends", "get_caller(Request)"), ("query", "query: DocumentListQuery")),
+    ),
+    DirectRoute(
+        create_document,
+        _direct_create,
+        reproduces=(
+            ("body", "document_in: DocumentCreate"),
+            ("depends", "get_caller(Request)"),
+            ("depends", "require_json_body(Request)"),
+        ),
+    ),
+    DirectRoute(
+        get_document,
+        _direct_get,
+        reproduces=(("depends", "get_opened_document(Request, path document_id: str)"),),
+        params={"document_id": UUID_SEGMENT},
+    ),
 )
 
 

@@ -1,6 +1,7 @@
-"""The hot routes (app/api/hot.py): answered without FastAPI's router, exactly as FastAPI answers.
+"""The direct routes (app/api/direct_routes.py): answered without FastAPI's router, exactly as
+FastAPI answers.
 
-Each request here goes to the app as served (with the hot layer) and to the same app without it,
+Each request here goes to the app as served (with the direct layer) and to the same app without it,
 both on one database, and the two answers must match: status, headers (but the request id) and
 body, byte for byte. The rest checks which requests the layer takes and which it passes on.
 """
@@ -17,8 +18,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from app.api.hot import HotRoutesMiddleware
-from app.api.v1 import HOT_ROUTES
+from app.api.direct_routes import DirectRoutesMiddleware, bind
+from app.api.v1 import DIRECT_ROUTES
 from app.core.config import Settings
 from app.core.security import SESSION_COOKIE
 from main import create_app
@@ -37,12 +38,12 @@ NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def apps(settings: Settings, app: FastAPI) -> AsyncIterator[tuple[FastAPI, FastAPI]]:
-    """The app as served and the same app without the hot layer (FastAPI answers everything), on
+    """The app as served and the same app without the direct layer (FastAPI answers everything), on
     one database and one stopped clock (`app`, unused, empties the tables after)."""
-    hot, plain = create_app(settings, clock=lambda: NOW), create_app(settings, clock=lambda: NOW)
-    plain.user_middleware = [m for m in plain.user_middleware if m.cls is not HotRoutesMiddleware]
-    async with LifespanManager(hot), LifespanManager(plain):
-        yield hot, plain
+    direct, plain = create_app(settings, clock=lambda: NOW), create_app(settings, clock=lambda: NOW)
+    plain.user_middleware = [m for m in plain.user_middleware if m.cls is not DirectRoutesMiddleware]
+    async with LifespanManager(direct), LifespanManager(plain):
+        yield direct, plain
 
 
 def _client(app: FastAPI, cookies: dict[str, str] | None = None) -> httpx.AsyncClient:
@@ -55,7 +56,7 @@ def _transcript(response: httpx.Response) -> tuple[int, list[tuple[str, str]], b
 
 
 async def _both(apps: tuple[FastAPI, FastAPI], cookies: dict[str, str], method: str, path: str, **kwargs: Any) -> Any:
-    """The hot app's answer and the plain app's, each as (status, headers, body)."""
+    """The direct app's answer and the plain app's, each as (status, headers, body)."""
     answers = []
     for application in apps:
         async with _client(application, cookies) as client:
@@ -132,12 +133,12 @@ def _requests(world: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-async def test_hot_reads_answer_as_fastapi_does(world: dict[str, Any], apps: tuple[FastAPI, FastAPI]) -> None:
+async def test_direct_reads_answer_as_fastapi_does(world: dict[str, Any], apps: tuple[FastAPI, FastAPI]) -> None:
     statuses = set()
     for who, path in _requests(world):
-        hot, plain = await _both(apps, world[who], "GET", path)
-        assert hot == plain, f"{who} GET {path}"
-        statuses.add(hot[0])
+        direct, plain = await _both(apps, world[who], "GET", path)
+        assert direct == plain, f"{who} GET {path}"
+        statuses.add(direct[0])
     # The matrix is not all one answer: both sides really read and refused.
     assert statuses == {200, 401, 404, 422}
 
@@ -170,7 +171,7 @@ _CREATES: list[tuple[str, dict[str, Any]]] = [
     ("alice", {"content": b'{"title": "x", "content": ' + b"1" * 4301 + b"}", "headers": _JSON}),
     ("nobody", {"content": b"\xff", "headers": _JSON}),
     ("alice", {"content": b'{"title": "x"}', "headers": {"content-type": "text/plain"}}),
-    ("alice", {"content": b'{"title": "x"}', "headers": {"content-type": "text/plain+json"}}),  # raw bytes: 422
+    ("alice", {"content": b'{"title": "x"}', "headers": {"content-type": "text/plain+json"}}),  # not JSON: 415
     ("alice", {"content": b'{"title": "x"}'}),
     ("alice", {"content": "chunked", "headers": _JSON}),
     ("nobody", {"json": {"title": "x"}}),
@@ -181,7 +182,7 @@ _CREATES: list[tuple[str, dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(("who", "request_kwargs"), _CREATES)
-async def test_hot_create_answers_as_fastapi_does(
+async def test_direct_create_answers_as_fastapi_does(
     world: dict[str, Any], apps: tuple[FastAPI, FastAPI], who: str, request_kwargs: dict[str, Any]
 ) -> None:
     answers = []
@@ -198,6 +199,43 @@ async def test_hot_create_answers_as_fastapi_does(
     assert answers[0] == answers[1]
 
 
+# Content-Types and whether a JSON body is read under each (app.api.bodies.is_json_media_type).
+_MEDIA_TYPES = [
+    ("application/json", True),
+    ("application/json; charset=utf-8", True),
+    ("Application/JSON ; charset=UTF-8", True),
+    ("application/merge-patch+json", True),
+    ("application/vnd.api+json", True),
+    ("text/plain", False),
+    ("application/jsonx", False),
+    ("text/plain+json", False),
+    ("application/x/y+json", False),
+    ("application/x-ndjson", False),
+]
+
+
+async def test_every_json_route_takes_the_same_media_types(apps: tuple[FastAPI, FastAPI], sign_up: SignUp) -> None:
+    """One rule for what is JSON: a create answered directly, the same create through FastAPI,
+    and a route that also takes forms (sign-up) accept and refuse the same Content-Types."""
+    async with _client(apps[0]) as alice:
+        await sign_up(alice)
+        cookies = dict(alice.cookies)
+    for media_type, is_json in _MEDIA_TYPES:
+        headers = {"content-type": media_type}
+        answers = []
+        for application in apps:
+            async with _client(application, cookies) as client:
+                response = await client.post(DOCS, content=b'{"title": "x"}', headers=headers)
+            status, headers_out, body = _transcript(response)
+            if status == 201:
+                body = body.replace(response.json()["id"].encode(), b"<id>")
+            answers.append((status, headers_out, body))
+        async with _client(apps[0]) as anonymous:
+            signup = await anonymous.post("/api/v1/auth/signup", content=b"{}", headers=headers)
+        assert answers[0] == answers[1], media_type
+        assert (answers[0][0], signup.status_code) == ((201, 422) if is_json else (415, 415)), media_type
+
+
 async def test_a_created_document_is_there_as_answered(world: dict[str, Any], apps: tuple[FastAPI, FastAPI]) -> None:
     async with _client(apps[0], world["alice"]) as client:
         created = await client.post(DOCS, json={"title": "Kept", "content": "पाठ"})
@@ -208,7 +246,7 @@ async def test_a_created_document_is_there_as_answered(world: dict[str, Any], ap
 
 
 class _Downstream:
-    """Stands for FastAPI behind the hot layer: records what reaches it, body included."""
+    """Stands for FastAPI behind the direct layer: records what reaches it, body included."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, bytes]] = []
@@ -226,9 +264,9 @@ class _Downstream:
 async def _through_layer(
     app: FastAPI, method: str, target: str, root_path: str = "", **kwargs: Any
 ) -> tuple[int, list[tuple[str, bytes]]]:
-    """The status of `method target` (no cookie) through the hot layer, and what went on to FastAPI."""
+    """The status of `method target` (no cookie) through the direct layer, and what went on to FastAPI."""
     downstream = _Downstream()
-    layer = HotRoutesMiddleware(downstream, routes=HOT_ROUTES)
+    layer = DirectRoutesMiddleware(downstream, routes=bind(app.routes, DIRECT_ROUTES))
 
     async def inside_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         scope["app"] = app  # the layer reads the app's state from the scope, as inside the app
@@ -300,12 +338,12 @@ async def test_a_body_past_the_limit_while_streaming_is_413_on_both(
     cookie = "; ".join(f"{k}={v}" for k, v in world["alice"].items()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", b"20"), (b"cookie", cookie)]
     body = b'{"title": "x", "content": "' + b"a" * 2000 + b'"}'
-    hot, plain = [await raw_post(application, DOCS, headers, body) for application in apps]
-    assert hot == plain
-    assert hot[0] == 413
+    direct, plain = [await raw_post(application, DOCS, headers, body) for application in apps]
+    assert direct == plain
+    assert direct[0] == 413
 
 
-async def test_a_failure_in_a_hot_route_is_counted_under_its_route(
+async def test_a_failure_in_a_direct_route_is_counted_under_its_route(
     world: dict[str, Any], apps: tuple[FastAPI, FastAPI], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(**_kwargs: Any) -> None:

@@ -1,0 +1,121 @@
+"""What routes take from FastAPI: `Annotated` aliases and the dependencies behind them.
+
+- `_state`: what the app holds (settings, database, storage, queue, clock...) and the request's
+  unit of work (`SessionDep`, `ReadSessionDep`).
+- `_session_cookie`: the session cookie, who the caller is (`OptionalUser`, `CurrentUser`,
+  `CallerDep`), and the cookie's renewal or clearing on the response.
+- `_documents`: loaders that fetch a document with the caller's role and check the permission.
+- `_session_and_document`: a document's read and creation with the session check in the same
+  statement (FastAPI's `GET /documents/{id}`, and the direct routes, app.api.direct_routes).
+
+The JSON body check (`JsonBody`) lives with the other body rules, in app.api.bodies.
+"""
+
+from app.api.bodies import JsonBody, require_json_body
+from app.api.deps._documents import (
+    EditableDocument,
+    EditableView,
+    MemberAccess,
+    OwnedDocument,
+    ReadableDocument,
+    TrashableDocument,
+    get_document_access,
+    get_edit_target,
+    parse_document_id,
+)
+from app.api.deps._session_and_document import OpenedDocument, create_as_caller, get_opened_document
+from app.api.deps._session_cookie import (
+    Caller,
+    CallerDep,
+    CurrentUser,
+    OptionalUser,
+    SessionTokenDep,
+    actor_of,
+    get_caller,
+    get_current_user,
+    get_optional_user,
+    get_session_token,
+    session_token_of,
+)
+from app.api.deps._state import (
+    ClientDep,
+    DatabaseDep,
+    DeviceCookiesDep,
+    InstalledLanguagesDep,
+    NowDep,
+    PasswordsDep,
+    PolicyDep,
+    QueueDep,
+    ReadSessionDep,
+    SessionDep,
+    SettingsDep,
+    StorageDep,
+    ThrottleDep,
+    get_client,
+    get_database,
+    get_device_cookies,
+    get_installed_languages,
+    get_now,
+    get_passwords,
+    get_policy,
+    get_queue,
+    get_read_session,
+    get_session,
+    get_settings,
+    get_storage,
+    get_throttle,
+)
+
+__all__ = [
+    "Caller",
+    "CallerDep",
+    "ClientDep",
+    "CurrentUser",
+    "DatabaseDep",
+    "DeviceCookiesDep",
+    "EditableDocument",
+    "EditableView",
+    "InstalledLanguagesDep",
+    "JsonBody",
+    "MemberAccess",
+    "NowDep",
+    "OpenedDocument",
+    "OptionalUser",
+    "OwnedDocument",
+    "PasswordsDep",
+    "PolicyDep",
+    "QueueDep",
+    "ReadSessionDep",
+    "ReadableDocument",
+    "SessionDep",
+    "SessionTokenDep",
+    "SettingsDep",
+    "StorageDep",
+    "ThrottleDep",
+    "TrashableDocument",
+    "actor_of",
+    "create_as_caller",
+    "get_caller",
+    "get_client",
+    "get_current_user",
+    "get_database",
+    "get_device_cookies",
+    "get_document_access",
+    "get_edit_target",
+    "get_installed_languages",
+    "get_now",
+    "get_opened_document",
+    "get_optional_user",
+    "get_passwords",
+    "get_policy",
+    "get_queue",
+    "get_read_session",
+    "get_session",
+    "get_session_token",
+    "get_settings",
+    "get_storage",
+    "get_throttle",
+    "parse_document_id",
+    "require_json_body",
+    "session_token_of",
+]
