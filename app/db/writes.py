@@ -70,10 +70,7 @@ class Write:
         """Run in the caller's unit of work (pending ORM changes are flushed first): one
         statement on PostgreSQL, in sequence elsewhere."""
         await session.flush()
-        conn = await session.connection()
-        if conn.dialect.name == "postgresql":
-            return await self.run_as_one(conn, params)
-        return await self.run_in_sequence(conn, params)
+        return await self._run_on(await session.connection(), params)
 
     async def run_alone(self, db: Database, params: Mapping[str, Any]) -> Row | None:
         """Run as a transaction of its own: on PostgreSQL on the driver's connections when this
@@ -82,9 +79,14 @@ class Write:
         if pool is not None:
             return await self.prepared.run(pool, **params)
         async with db.write_engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                return await self.run_as_one(conn, params)
-            return await self.run_in_sequence(conn, params)
+            return await self._run_on(conn, params)
+
+    async def _run_on(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Row | None:
+        """The composition this connection's engine takes: one statement on PostgreSQL, in
+        sequence elsewhere."""
+        if conn.dialect.name == "postgresql":
+            return await self.run_as_one(conn, params)
+        return await self.run_in_sequence(conn, params)
 
     async def run_as_one(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Row | None:
         return (await conn.execute(self.statement, dict(params))).mappings().first()
