@@ -127,9 +127,10 @@ async def save_edit(
         params = await _edit_params(
             dialect, actor, document_id, read_version=row["version"], pages=pages, new=new, fields=changed, now=now
         )
-        if await document_writes.edit(dialect).run_alone(db, params):
-            new |= {"version": row["version"] + 1, "updated_at": now, "updated_by": actor.id}
-            return DocumentRead.model_validate(read_values(row, new))
+        written = await document_writes.edit(dialect).run_alone(db, params)
+        if written is not None:  # the document's columns as the edit left them
+            now_stored = {key: written[key] for key in written.keys()}  # noqa: SIM118  # a Record iterates values
+            return DocumentRead.model_validate(read_values(row, now_stored))
     async with db.unit_of_work() as session:
         access = await load_access(session=session, actor=actor, document_id=document_id)
         ensure_allowed(access.role, trashed=access.document.trashed_at is not None, permission="edit")
