@@ -143,10 +143,6 @@ async def get_visible_document(*, session: AsyncSession, user_id: uuid.UUID, doc
     return await session.scalar(stmt)
 
 
-async def get_document_version(*, session: AsyncSession, document_id: uuid.UUID) -> int | None:
-    return await session.scalar(select(Document.version).where(Document.id == document_id))
-
-
 async def set_trashed(*, session: AsyncSession, document_id: uuid.UUID, trashed_at: datetime | None) -> bool:
     """Move into the trash (a time) or out of it (None); False if it already was there (or out),
     as when two requests race: only one of them changes the row."""

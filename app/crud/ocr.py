@@ -10,14 +10,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crud.document import add_version
 from app.db.prepared import PreparedQuery
 from app.db.rows import rows_changed
 from app.db.session import Database
-from app.models import Document, DocumentFile, DocumentStar, OcrJob, OcrPage
+from app.models import Document, DocumentFile, OcrJob, OcrPage
 
 ACTIVE = ("queued", "processing")
 FINISHED = ("done", "failed")
@@ -298,23 +298,6 @@ async def copy_finished_job(*, session: AsyncSession, source: OcrJob, document_i
             )
         )
     await session.flush()
-
-
-async def get_file_job_and_star(
-    *, session: AsyncSession, document_id: uuid.UUID, user_id: uuid.UUID
-) -> tuple[DocumentFile | None, OcrJob | None, bool]:
-    """A document's file, OCR job and whether the user starred it, in one round trip."""
-    starred = exists().where(DocumentStar.document_id == document_id, DocumentStar.user_id == user_id)
-    stmt = (
-        select(DocumentFile, OcrJob, starred)
-        .select_from(Document)
-        .outerjoin(DocumentFile, DocumentFile.document_id == Document.id)
-        .outerjoin(OcrJob, OcrJob.document_id == Document.id)
-        .where(Document.id == document_id)
-        .execution_options(populate_existing=True)
-    )
-    row = (await session.execute(stmt)).first()
-    return (row[0], row[1], bool(row[2])) if row else (None, None, False)
 
 
 async def count_jobs_by_status(*, session: AsyncSession) -> dict[str, int]:
