@@ -100,14 +100,6 @@ async def touch_recent(
     return await rows_changed(session=session, statement=stmt) == 1
 
 
-async def get_recent_seen_at(*, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID) -> datetime | None:
-    return await session.scalar(
-        select(DocumentRecent.seen_at).where(
-            DocumentRecent.user_id == user_id, DocumentRecent.document_id == document_id
-        )
-    )
-
-
 async def list_recent(*, session: AsyncSession, user_id: uuid.UUID, limit: int) -> list[dict[str, Any]]:
     stmt = (
         select(*SUMMARY_COLUMNS, role_of(user_id).label("role"), DocumentRecent.seen_at)
