@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import asyncpg
 
 T = TypeVar("T")
+# What a connection the server had already closed raises: nothing of the statement ran.
+_DEAD = (asyncpg.ConnectionDoesNotExistError, asyncpg.AdminShutdownError, asyncpg.InterfaceError)
 
 
 class DriverPool:
@@ -36,15 +38,16 @@ class DriverPool:
         self._closing_tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
-    async def _take(self) -> asyncpg.Connection:
+    async def _take(self, *, fresh: bool = False) -> tuple[asyncpg.Connection, bool]:
+        """A connection, and whether it was idle here before (so may have died since)."""
         await self._slots.acquire()
         try:
             self._close_stale()
-            while self._idle:
+            while self._idle and not fresh:
                 conn, _since = self._idle.pop()
-                if not conn.is_closed():
-                    return conn
-            return await asyncpg.connect(self._dsn)
+                if not conn.is_closed():  # one the server closed while idle is dropped here
+                    return conn, True
+            return await asyncpg.connect(self._dsn), False
         except BaseException:
             self._slots.release()
             raise
@@ -73,21 +76,34 @@ class DriverPool:
             self._idle.append((conn, self._clock()))
         self._slots.release()
 
-    async def _run(self, method: Callable[..., Awaitable[T]], sql: str, args: Sequence[Any]) -> T:
-        conn = await self._take()
+    async def _run(self, method: Callable[..., Awaitable[T]], sql: str, args: Sequence[Any], *, idempotent: bool) -> T:
+        conn, reused = await self._take()
         try:
             result = await method(conn, sql, *args)
+        except _DEAD:
+            dead = conn.is_closed()
+            self._give_back(conn, failed=True)
+            # The server closed an idle connection before we saw it (its close still in flight):
+            # a read is run once more on a new connection; a write is not guessed at.
+            if not (idempotent and reused and dead):
+                raise
+            conn, _reused = await self._take(fresh=True)
+            try:
+                result = await method(conn, sql, *args)
+            except BaseException:
+                self._give_back(conn, failed=True)
+                raise
         except BaseException:
             self._give_back(conn, failed=True)
             raise
         self._give_back(conn, failed=False)
         return result
 
-    async def fetchrow(self, sql: str, args: Sequence[Any]) -> asyncpg.Record | None:
-        return await self._run(asyncpg.Connection.fetchrow, sql, args)
+    async def fetchrow(self, sql: str, args: Sequence[Any], *, idempotent: bool = False) -> asyncpg.Record | None:
+        return await self._run(asyncpg.Connection.fetchrow, sql, args, idempotent=idempotent)
 
-    async def fetch(self, sql: str, args: Sequence[Any]) -> list[asyncpg.Record]:
-        return await self._run(asyncpg.Connection.fetch, sql, args)
+    async def fetch(self, sql: str, args: Sequence[Any], *, idempotent: bool = False) -> list[asyncpg.Record]:
+        return await self._run(asyncpg.Connection.fetch, sql, args, idempotent=idempotent)
 
     async def close(self) -> None:
         """Close the idle connections; those in use close when given back."""

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, make_url
+from sqlalchemy import event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.db.driver import DriverPool
@@ -70,6 +70,22 @@ def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def replace_closed_connections(engine: AsyncEngine) -> None:
+    """A pooled connection whose server closed it while it sat idle (a restart, a terminated
+    backend, a cut network) is replaced at checkout, not handed to a request that would fail.
+
+    asyncpg learns of the close as soon as its socket does, so this asks the driver rather than
+    the server: no round trip, unlike `pool_pre_ping`. A connection that dies silently (no FIN or
+    reset reaches us) is left to the statement timeout.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection._connection.is_closed():
+            # The pool discards it and checks out another (a new one if none is left).
+            raise exc.DisconnectionError("the server closed this connection while it was idle")
+
+
 class Database:
     """Owns the engine; hands out read and write sessions."""
 
@@ -93,6 +109,8 @@ class Database:
         self.engine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             configure_sqlite(self.engine, busy_timeout_ms)
+        else:
+            replace_closed_connections(self.engine)
         self.write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         # Single-statement reads (the session check on every request) skip BEGIN/ROLLBACK on
         # PostgreSQL; SQLite keeps its own BEGIN handling above.
