@@ -21,9 +21,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.errors import app_error_response
 from app.api.metrics import observe
 from app.core.errors import StartupRefused
 from app.core.logging import request_id_var
+from app.db.faults import database_fault
 from app.services.audit import RequestOrigin, request_origin
 
 log = logging.getLogger("lekhamudra.request")
@@ -143,7 +145,8 @@ class RequestContextMiddleware:
 
 
 class CatchAllMiddleware:
-    """Any unhandled exception: logged with the request id, answered with a bare JSON 500."""
+    """Any unhandled exception: logged with the request id, answered with a bare JSON 500; but a
+    database out of reach or out of disk answers 503 or 507 with its own code (app.db.faults)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -163,7 +166,11 @@ class CatchAllMiddleware:
             await self.app(scope, receive, send_wrapper)
         except ClientDisconnect:
             raise  # RequestContextMiddleware's to record: a client that left is not an error of ours
-        except Exception:
+        except Exception as exc:
+            if (fault := database_fault(exc)) is not None and not response_started:
+                # Logged once per incident (app.db.faults), not here once per request.
+                await app_error_response(fault)(scope, receive, send)
+                return
             request_id = scope.get(REQUEST_ID_KEY)
             route = route_path(scope) if scope.get("route") is not None else "unmatched"
             log.exception("unhandled error request_id=%s %s %s", request_id, scope["method"], route)

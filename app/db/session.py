@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from app.db.driver import DriverPool
+from app.db.driver import DEFAULT_TIMEOUTS, DriverPool, Timeouts
+from app.db.faults import database_answered
 
 log = logging.getLogger(__name__)
 _BEGIN_OPTION = "lekhamudra_sqlite_begin"
@@ -90,11 +91,18 @@ class Database:
     """Owns the engine; hands out read and write sessions."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, driver_pool_size: int = 4, busy_timeout_ms: int = 10_000
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        driver_pool_size: int = 4,
+        busy_timeout_ms: int = 10_000,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.driver_pool_size = driver_pool_size
+        self.timeouts = timeouts
         # The driver's own connections for prepared statements (app.db.prepared), made on first use in
         # the loop that uses it; PostgreSQL only.
         self._driver_pool: DriverPool | None = None
@@ -105,7 +113,12 @@ class Database:
         kwargs: dict[str, Any] = {"pool_pre_ping": False, "hide_parameters": True}
         if not self.is_sqlite:
             # Overflow connections are closed when returned: keep the steady state inside the pool.
-            kwargs.update(pool_size=pool_size, max_overflow=max(2, pool_size // 2))
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=max(2, pool_size // 2),
+                pool_timeout=timeouts.acquire,
+                connect_args=timeouts.connect_args(),
+            )
         self.engine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             configure_sqlite(self.engine, busy_timeout_ms)
@@ -135,6 +148,7 @@ class Database:
                 await session.rollback()
                 await _run(session.info.pop(_AFTER_FINISH, []))
                 raise
+            database_answered()
             await _run(session.info.pop(_AFTER_COMMIT, []) + session.info.pop(_AFTER_FINISH, []))
 
     async def driver_pool(self) -> DriverPool | None:
@@ -151,7 +165,7 @@ class Database:
             async with self._driver_lock:
                 if self._driver_pool is None:
                     dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
-                    self._driver_pool = DriverPool(dsn, max_size=self.driver_pool_size)
+                    self._driver_pool = DriverPool(dsn, max_size=self.driver_pool_size, timeouts=self.timeouts)
         return self._driver_pool
 
     async def dispose(self) -> None:
