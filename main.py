@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         finally:
             gc.unfreeze()  # an app that stops (in tests, many per process) can be collected again
             await anyio.to_thread.run_sync(stop_embedded_worker, worker)
+            await app.state.queue.close()
             await app.state.db.dispose()
 
     app = FastAPI(

@@ -4,7 +4,6 @@ terminated (a restart, a failover), and the server hung behind a paused TCP prox
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -98,29 +97,6 @@ def pg_proxy(postgres_url: str) -> Iterator[Proxy]:
 HUNG = {"db_statement_timeout_seconds": 1.0, "db_acquire_timeout_seconds": 1.0, "db_connect_timeout_seconds": 1.0}
 # A bound far past the timeouts above: on a hung database, without them, requests wait for minutes.
 NO_LONGER_THAN = 30
-
-
-class Lines(logging.Handler):
-    """The messages logged under one logger while the test runs (the app's own handler is
-    replaced by create_app's logging set-up; this one sits on the logger itself)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def logged() -> Iterator[list[str]]:
-    lines = Lines()
-    logger = logging.getLogger("lekhamudra")
-    logger.addHandler(lines)
-    try:
-        yield lines.messages
-    finally:
-        logger.removeHandler(lines)
 
 
 async def test_a_hung_database_answers_503_database_unavailable_and_logs_it_once(
