@@ -135,6 +135,16 @@ class RequestContextMiddleware:
             # line (with 499), no traceback; whatever the request had begun is undone by its own
             # cleanup (an upload's object and rows) as the exception passed through it.
             status = CLIENT_CLOSED
+        except asyncio.CancelledError:
+            # The server cut it: still running when a shutdown's grace period (`serve
+            # --graceful-timeout`) ran out. Its client gets no answer; the log says which it was.
+            log.warning(
+                "request cut before it finished (server stopping) %s %s request_id=%s",
+                scope["method"],
+                route_path(scope) if scope.get("route") is not None else "unmatched",
+                request_id,
+            )
+            raise
         finally:
             request_origin.reset(origin_token)
             request_id_var.reset(request_token)
