@@ -34,7 +34,7 @@ from app.core.security import Passwords
 from app.core.signing import DeviceCookies, secret_key
 from app.db.checks import refuse_schema_not_at_head
 from app.db.migrate import MIGRATED_ENV, upgrade_report, upgrade_to_head
-from app.db.session import Database
+from app.db.session import Database, Timeouts
 from app.models.base import utcnow
 from app.ocr import installed_languages, tessdata_dir
 from app.services.ingest import MULTIPART_OVERHEAD
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         finally:
             gc.unfreeze()  # an app that stops (in tests, many per process) can be collected again
             await anyio.to_thread.run_sync(stop_embedded_worker, worker)
+            await app.state.queue.close()
             await app.state.db.dispose()
 
     app = FastAPI(
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         pool_size=settings.db_pool_size,
         driver_pool_size=settings.db_driver_pool_size,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        timeouts=Timeouts.of(settings),
     )
     app.state.passwords = Passwords(
         memory_kib=settings.argon2_memory_kib,

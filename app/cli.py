@@ -29,6 +29,13 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server worker processes.")] = 1,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    graceful_timeout: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="On SIGTERM or Ctrl-C, seconds to let requests in progress finish; then they are cut (and logged).",
+        ),
+    ] = 30,
 ) -> None:
     """Run the API server (applies pending migrations first in dev)."""
     import uvicorn
@@ -64,6 +71,9 @@ def serve(
         http=CoalescingHttpToolsProtocol,
         # Forwarded headers are handled by the app, from TRUSTED_PROXIES only.
         proxy_headers=False,
+        # Without a bound, one request that never ends (a client that stops sending its body, a
+        # hung dependency) keeps a stopping server alive for ever.
+        timeout_graceful_shutdown=graceful_timeout,
     )
 
 

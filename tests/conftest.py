@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import secrets
 import time
@@ -270,6 +271,30 @@ def throttle(request: pytest.FixtureRequest, app: FastAPI) -> Iterator[AuthThrot
             keys = list(client.scan_iter(f"{prefix}*"))
             assert keys, "the Redis throttle stored nothing: the test did not use it"
             client.delete(*keys)
+
+
+class Lines(logging.Handler):
+    """The messages logged under one logger while the test runs (the app's own handler is
+    replaced by create_app's logging set-up; this one sits on the logger itself)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def logged() -> Iterator[list[str]]:
+    """What the app logs under `lekhamudra` during the test, message by message."""
+    lines = Lines()
+    logger = logging.getLogger("lekhamudra")
+    logger.addHandler(lines)
+    try:
+        yield lines.messages
+    finally:
+        logger.removeHandler(lines)
 
 
 @pytest.fixture(scope="session")

@@ -166,17 +166,17 @@ def wait_for(condition: Callable[[], T | None], *, within: float, what: Descript
 
 
 @contextmanager
-def serving(tmp_path: Path, **settings: str) -> Iterator[tuple[str, Service]]:
+def serving(tmp_path: Path, *args: str, **settings: str) -> Iterator[tuple[str, Service]]:
     """`lekhamudra serve` as a user starts it, on the database this suite runs on (a fresh
     PostgreSQL database when TEST_DATABASE_URL names one, else SQLite under DATA_DIR), with the
-    given settings: its base URL and its process, stopped afterwards."""
+    given settings (and more `serve` arguments): its base URL and its process, stopped afterwards."""
     data_dir = tmp_path / "data"
     with ExitStack() as stack:
         if _TEST_DATABASE_URL.startswith("postgres"):
             settings = {"DATABASE_URL": stack.enter_context(postgres_database(data_dir)), **settings}
         port = free_port()
         env = clean_env(DATA_DIR=str(data_dir), EMBEDDED_WORKER="false", **settings)
-        service = Service(["serve", "--port", str(port)], env=env, cwd=tmp_path, log_path=tmp_path / "serve.log")
+        service = Service(["serve", "--port", str(port), *args], env=env, cwd=tmp_path, log_path=tmp_path / "serve.log")
         stack.callback(service.stop, signal.SIGINT, timeout=15)
         url = f"http://127.0.0.1:{port}"
         wait_until_serving(service, url)

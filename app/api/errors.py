@@ -24,11 +24,13 @@ from app.core.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    InsufficientStorage,
     Invalid,
     NotFound,
     TooLarge,
     TooManyRequests,
     Unauthorized,
+    Unavailable,
     UnsupportedMedia,
 )
 
@@ -81,6 +83,8 @@ _STATUS: dict[type[AppError], int] = {
     UnsupportedMedia: 415,
     Invalid: 422,
     TooManyRequests: 429,
+    Unavailable: 503,
+    InsufficientStorage: 507,
 }
 
 
@@ -90,7 +94,7 @@ def status_of(exc: AppError) -> int:
 
 
 def _headers_of(exc: AppError) -> dict[str, str] | None:
-    if isinstance(exc, TooManyRequests):
+    if isinstance(exc, TooManyRequests | Unavailable):
         return {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, TooLarge) and exc.stop_reading:
         return {"Connection": "close"}  # the rest of the body is not read: the connection cannot go on

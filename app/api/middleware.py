@@ -21,9 +21,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.errors import app_error_response
 from app.api.metrics import observe
 from app.core.errors import StartupRefused
 from app.core.logging import request_id_var
+from app.db.faults import database_fault
 from app.services.audit import RequestOrigin, request_origin
 
 log = logging.getLogger("lekhamudra.request")
@@ -133,6 +135,16 @@ class RequestContextMiddleware:
             # line (with 499), no traceback; whatever the request had begun is undone by its own
             # cleanup (an upload's object and rows) as the exception passed through it.
             status = CLIENT_CLOSED
+        except asyncio.CancelledError:
+            # The server cut it: still running when a shutdown's grace period (`serve
+            # --graceful-timeout`) ran out. Its client gets no answer; the log says which it was.
+            log.warning(
+                "request cut before it finished (server stopping) %s %s request_id=%s",
+                scope["method"],
+                route_path(scope) if scope.get("route") is not None else "unmatched",
+                request_id,
+            )
+            raise
         finally:
             request_origin.reset(origin_token)
             request_id_var.reset(request_token)
@@ -143,7 +155,8 @@ class RequestContextMiddleware:
 
 
 class CatchAllMiddleware:
-    """Any unhandled exception: logged with the request id, answered with a bare JSON 500."""
+    """Any unhandled exception: logged with the request id, answered with a bare JSON 500; but a
+    database out of reach or out of disk answers 503 or 507 with its own code (app.db.faults)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -163,7 +176,11 @@ class CatchAllMiddleware:
             await self.app(scope, receive, send_wrapper)
         except ClientDisconnect:
             raise  # RequestContextMiddleware's to record: a client that left is not an error of ours
-        except Exception:
+        except Exception as exc:
+            if (fault := database_fault(exc)) is not None and not response_started:
+                # Logged once per incident (app.db.faults), not here once per request.
+                await app_error_response(fault)(scope, receive, send)
+                return
             request_id = scope.get(REQUEST_ID_KEY)
             route = route_path(scope) if scope.get("route") is not None else "unmatched"
             log.exception("unhandled error request_id=%s %s %s", request_id, scope["method"], route)

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # measures it by size; figures in docs/benchmarks.md).
     db_driver_pool_size: int = Field(default=4, ge=1, le=200)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    # PostgreSQL waits (seconds): a hung server answers 503 database_unavailable after these.
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_statement_timeout_seconds: float = Field(default=10.0, gt=0)
     auto_migrate: bool | None = None
 
     # HTTP

@@ -11,7 +11,11 @@ headers, in one place.
      │                       request will not be read)
      ├── UnsupportedMedia    unsupported_media_type
      ├── Invalid             validation_error
-     └── TooManyRequests     too_many_requests (`retry_after`: seconds)
+     ├── TooManyRequests     too_many_requests (`retry_after`: seconds)
+     ├── Unavailable         a component is down for now (`retry_after`: seconds)
+     │    ├── DatabaseUnavailable  database_unavailable
+     │    └── QueueUnavailable     queue_unavailable
+     └── InsufficientStorage insufficient_storage: the disk is full
 
 Every error renders as `{"detail": str, "code": str, **extra}`.
 
@@ -90,6 +94,30 @@ class TooManyRequests(AppError):
     def __init__(self, retry_after: int) -> None:
         super().__init__()
         self.retry_after = max(1, retry_after)
+
+
+class Unavailable(AppError):
+    code = "service_unavailable"
+    detail = "Temporarily unavailable; try again shortly"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.retry_after = max(1, retry_after)
+
+
+class DatabaseUnavailable(Unavailable):
+    code = "database_unavailable"
+    detail = "The database is not answering; try again shortly"
+
+
+class QueueUnavailable(Unavailable):
+    code = "queue_unavailable"
+    detail = "The job queue is not answering; try again shortly"
+
+
+class InsufficientStorage(AppError):
+    code = "insufficient_storage"
+    detail = "The server is out of disk space; nothing was saved"
 
 
 class StartupRefused(Exception):

@@ -12,11 +12,51 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
+from app.db.faults import database_answered
+
+if TYPE_CHECKING:
+    from app.core.config import Settings
+
 T = TypeVar("T")
+# What a connection the server had already closed raises: nothing of the statement ran.
+_DEAD = (asyncpg.ConnectionDoesNotExistError, asyncpg.AdminShutdownError, asyncpg.InterfaceError)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long a request may wait on PostgreSQL, in seconds: for a new connection, for a free one
+    in a pool, and for one statement. A hung server then costs a request seconds, not minutes
+    (it answers 503 `database_unavailable`, app.db.faults)."""
+
+    connect: float = 5.0
+    acquire: float = 5.0
+    statement: float = 10.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> Timeouts:
+        return cls(
+            connect=settings.db_connect_timeout_seconds,
+            acquire=settings.db_acquire_timeout_seconds,
+            statement=settings.db_statement_timeout_seconds,
+        )
+
+    def connect_args(self) -> dict[str, Any]:
+        """asyncpg's connect arguments: the server cancels a statement past the timeout (its
+        connection stays usable); the client gives up a little later, when the server is the
+        one that does not answer."""
+        return {
+            "timeout": self.connect,
+            "command_timeout": self.statement + 1,
+            "server_settings": {"statement_timeout": str(int(self.statement * 1000))},
+        }
+
+
+DEFAULT_TIMEOUTS = Timeouts()
 
 
 class DriverPool:
@@ -25,9 +65,16 @@ class DriverPool:
     connections do not stay open for the life of the process."""
 
     def __init__(
-        self, dsn: str, *, max_size: int, idle_timeout: float = 300.0, clock: Callable[[], float] = time.monotonic
+        self,
+        dsn: str,
+        *,
+        max_size: int,
+        idle_timeout: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
     ) -> None:
         self._dsn = dsn
+        self._timeouts = timeouts
         self._slots = asyncio.Semaphore(max_size)
         self._idle_timeout = idle_timeout
         self._clock = clock
@@ -36,15 +83,19 @@ class DriverPool:
         self._closing_tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
-    async def _take(self) -> asyncpg.Connection:
-        await self._slots.acquire()
+    async def _take(self, *, fresh: bool = False) -> tuple[asyncpg.Connection, bool]:
+        """A connection, and whether it was idle here before (so may have died since)."""
+        # Past the acquire timeout a TimeoutError: every connection is held by a statement that
+        # has not come back (a hung server), and waiting longer helps no one.
+        async with asyncio.timeout(self._timeouts.acquire):
+            await self._slots.acquire()
         try:
             self._close_stale()
-            while self._idle:
+            while self._idle and not fresh:
                 conn, _since = self._idle.pop()
-                if not conn.is_closed():
-                    return conn
-            return await asyncpg.connect(self._dsn)
+                if not conn.is_closed():  # one the server closed while idle is dropped here
+                    return conn, True
+            return await asyncpg.connect(self._dsn, **self._timeouts.connect_args()), False
         except BaseException:
             self._slots.release()
             raise
@@ -73,21 +124,35 @@ class DriverPool:
             self._idle.append((conn, self._clock()))
         self._slots.release()
 
-    async def _run(self, method: Callable[..., Awaitable[T]], sql: str, args: Sequence[Any]) -> T:
-        conn = await self._take()
+    async def _run(self, method: Callable[..., Awaitable[T]], sql: str, args: Sequence[Any], *, idempotent: bool) -> T:
+        conn, reused = await self._take()
         try:
             result = await method(conn, sql, *args)
+        except _DEAD:
+            dead = conn.is_closed()
+            self._give_back(conn, failed=True)
+            # The server closed an idle connection before we saw it (its close still in flight):
+            # a read is run once more on a new connection; a write is not guessed at.
+            if not (idempotent and reused and dead):
+                raise
+            conn, _reused = await self._take(fresh=True)
+            try:
+                result = await method(conn, sql, *args)
+            except BaseException:
+                self._give_back(conn, failed=True)
+                raise
         except BaseException:
             self._give_back(conn, failed=True)
             raise
         self._give_back(conn, failed=False)
+        database_answered()
         return result
 
-    async def fetchrow(self, sql: str, args: Sequence[Any]) -> asyncpg.Record | None:
-        return await self._run(asyncpg.Connection.fetchrow, sql, args)
+    async def fetchrow(self, sql: str, args: Sequence[Any], *, idempotent: bool = False) -> asyncpg.Record | None:
+        return await self._run(asyncpg.Connection.fetchrow, sql, args, idempotent=idempotent)
 
-    async def fetch(self, sql: str, args: Sequence[Any]) -> list[asyncpg.Record]:
-        return await self._run(asyncpg.Connection.fetch, sql, args)
+    async def fetch(self, sql: str, args: Sequence[Any], *, idempotent: bool = False) -> list[asyncpg.Record]:
+        return await self._run(asyncpg.Connection.fetch, sql, args, idempotent=idempotent)
 
     async def close(self) -> None:
         """Close the idle connections; those in use close when given back."""

@@ -65,14 +65,14 @@ class PreparedQuery(_Compiled):
         if pool is None:
             async with db.read_engine.connect() as conn:
                 return (await conn.execute(self.statement, params)).mappings().first()
-        return await pool.fetchrow(self.sql, self._args(params))
+        return await pool.fetchrow(self.sql, self._args(params), idempotent=True)
 
     async def all(self, db: Database, **params: Any) -> list[Row]:
         pool = await db.driver_pool()
         if pool is None:
             async with db.read_engine.connect() as conn:
                 return list((await conn.execute(self.statement, params)).mappings().all())
-        return list(await pool.fetch(self.sql, self._args(params)))
+        return list(await pool.fetch(self.sql, self._args(params), idempotent=True))
 
 
 class PreparedWrite(_Compiled):

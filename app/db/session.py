@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, make_url
+from sqlalchemy import event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from app.db.driver import DriverPool
+from app.db.driver import DEFAULT_TIMEOUTS, DriverPool, Timeouts
+from app.db.faults import database_answered
 
 log = logging.getLogger(__name__)
 _BEGIN_OPTION = "lekhamudra_sqlite_begin"
@@ -70,15 +71,38 @@ def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def replace_closed_connections(engine: AsyncEngine) -> None:
+    """A pooled connection whose server closed it while it sat idle (a restart, a terminated
+    backend, a cut network) is replaced at checkout, not handed to a request that would fail.
+
+    asyncpg learns of the close as soon as its socket does, so this asks the driver rather than
+    the server: no round trip, unlike `pool_pre_ping`. A connection that dies silently (no FIN or
+    reset reaches us) is left to the statement timeout.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection._connection.is_closed():
+            # The pool discards it and checks out another (a new one if none is left).
+            raise exc.DisconnectionError("the server closed this connection while it was idle")
+
+
 class Database:
     """Owns the engine; hands out read and write sessions."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, driver_pool_size: int = 4, busy_timeout_ms: int = 10_000
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        driver_pool_size: int = 4,
+        busy_timeout_ms: int = 10_000,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.driver_pool_size = driver_pool_size
+        self.timeouts = timeouts
         # The driver's own connections for prepared statements (app.db.prepared), made on first use in
         # the loop that uses it; PostgreSQL only.
         self._driver_pool: DriverPool | None = None
@@ -89,10 +113,17 @@ class Database:
         kwargs: dict[str, Any] = {"pool_pre_ping": False, "hide_parameters": True}
         if not self.is_sqlite:
             # Overflow connections are closed when returned: keep the steady state inside the pool.
-            kwargs.update(pool_size=pool_size, max_overflow=max(2, pool_size // 2))
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=max(2, pool_size // 2),
+                pool_timeout=timeouts.acquire,
+                connect_args=timeouts.connect_args(),
+            )
         self.engine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             configure_sqlite(self.engine, busy_timeout_ms)
+        else:
+            replace_closed_connections(self.engine)
         self.write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         # Single-statement reads (the session check on every request) skip BEGIN/ROLLBACK on
         # PostgreSQL; SQLite keeps its own BEGIN handling above.
@@ -117,6 +148,7 @@ class Database:
                 await session.rollback()
                 await _run(session.info.pop(_AFTER_FINISH, []))
                 raise
+            database_answered()
             await _run(session.info.pop(_AFTER_COMMIT, []) + session.info.pop(_AFTER_FINISH, []))
 
     async def driver_pool(self) -> DriverPool | None:
@@ -133,7 +165,7 @@ class Database:
             async with self._driver_lock:
                 if self._driver_pool is None:
                     dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
-                    self._driver_pool = DriverPool(dsn, max_size=self.driver_pool_size)
+                    self._driver_pool = DriverPool(dsn, max_size=self.driver_pool_size, timeouts=self.timeouts)
         return self._driver_pool
 
     async def dispose(self) -> None:

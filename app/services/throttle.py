@@ -19,6 +19,9 @@ to share counts between API processes).
   checks give theirs back. (Together with app.core.security.Passwords's anonymous slots, this is
   what keeps wrong share-link passwords from slowing everyone's logins.)
 
+With Redis unreachable, counts go to this process's memory until it answers again
+(app.services._fallback): sign-in keeps answering 200 and 401, never 500.
+
 Each attempt is counted before its password is checked (app.services._counters), so concurrent
 guesses cannot all slip past a limit, and given back when it succeeds: only failures count, so
 a client that keeps signing in (or opening a link) successfully is never slowed down.
@@ -43,8 +46,10 @@ from app.core.config import Settings
 from app.core.emails import email_key
 from app.core.errors import TooManyRequests
 from app.services._counters import FailureDelay, Refused, SlidingWindow
+from app.services._fallback import FallbackStorage
 
 log = logging.getLogger(__name__)
+REDIS_TIMEOUT_SECONDS = 2.0
 
 
 def _key(value: str) -> str:
@@ -52,12 +57,28 @@ def _key(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
-def _async_storage(url: str, **options: str) -> Storage:
+def _async_storage(url: str, **options: str | float | bool) -> Storage:
     """`limits` storage for an `async+` URL (Settings.throttle_storage_url gives only those)."""
     storage = storage_from_string(url, **options)
     if not isinstance(storage, Storage):
         raise TypeError(f"{type(storage).__name__} is synchronous: the throttle needs an async+ URL")
     return storage
+
+
+def _storage_of(url: str, key_prefix: str) -> Storage:
+    """Memory, or Redis falling back to memory while it cannot be reached (app.services._fallback);
+    a Redis that stops answering is given up on after REDIS_TIMEOUT_SECONDS, not waited for."""
+    if not url.startswith("async+redis"):
+        return _async_storage(url)
+    redis = _async_storage(
+        url,
+        implementation="redispy",
+        key_prefix=key_prefix,
+        wrap_exceptions=True,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+    )
+    return FallbackStorage(redis)
 
 
 def _email_key(email: str) -> str:
@@ -95,9 +116,7 @@ class AuthThrottle:
         key_prefix: str = "LIMITS",
     ) -> None:
         self.settings = settings
-        url = settings.throttle_storage_url
-        options = {"implementation": "redispy", "key_prefix": key_prefix} if url.startswith("async+redis") else {}
-        self.storage = storage or _async_storage(url, **options)
+        self.storage = storage or _storage_of(settings.throttle_storage_url, key_prefix)
         delays = {"base": settings.login_delay_base_seconds, "cap": settings.login_delay_cap_seconds}
         free = settings.login_failures_before_delay
         self.emails = FailureDelay(self.storage, "login-email", free=free, **delays)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from app import ocr
 from app.core.config import Settings, get_settings
-from app.db.session import Database
+from app.db.session import Database, Timeouts
 from app.models.base import utcnow
 from app.services.ocr_pipeline import OcrDeps
 from app.storage import storage_from_settings
@@ -35,7 +35,11 @@ class WorkerContext:
         self.settings = settings
         self.loop = asyncio.new_event_loop()
         self.db = Database(
-            settings.sqlalchemy_url, pool_size=2, driver_pool_size=2, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+            settings.sqlalchemy_url,
+            pool_size=2,
+            driver_pool_size=2,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            timeouts=Timeouts.of(settings),
         )
         self.storage = storage_from_settings(settings)
         self.queue = Queue(settings)

@@ -6,13 +6,18 @@ the async service on its worker's own event loop (see `context`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import uuid
 from datetime import timedelta
 
 import anyio
+import redis
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from app.core.config import Settings
+from app.core.incidents import incident
 from app.models.base import utcnow
 from app.services.ocr_pipeline import reap_stalled_jobs, run_ocr_job
 from app.services.sessions import prune_once_per_day
@@ -20,6 +25,13 @@ from app.services.trash import purge_trash_once_per_day
 from app.worker.context import worker_context
 
 QUEUE_NAME = "lekhamudra"
+log = logging.getLogger(__name__)
+# Redis that stops answering is given up on after this, rather than holding a request (seconds;
+# above Huey's one-second blocking read, so an idle consumer is not cut off).
+REDIS_TIMEOUT_SECONDS = 5.0
+# Unsent enqueues are tried again after these many seconds, the last one repeating.
+RESEND_BACKOFF = (0.5, 1.0, 2.0, 4.0)
+QUEUE_DOWN = incident("queue_unavailable")
 
 
 def _run_ocr(document_id: str, generation: int) -> str:
@@ -54,8 +66,16 @@ class Queue:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Enqueues that failed (the queue unreachable), to send again: the job row is the truth and
+        # a claim dedupes, so sending one twice is harmless, and losing one costs only time (the
+        # worker's reaper re-sends it within minutes; this, within seconds of the queue's return).
+        self._unsent: dict[tuple[uuid.UUID, int], None] = {}
+        self._resender: asyncio.Task[None] | None = None
         if settings.queue_url:
-            self.huey: Huey = RedisHuey(QUEUE_NAME, url=settings.queue_url, results=False)
+            pool = redis.ConnectionPool.from_url(
+                settings.queue_url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+            )
+            self.huey: Huey = RedisHuey(QUEUE_NAME, connection_pool=pool, results=False)
         else:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.huey = SqliteHuey(QUEUE_NAME, filename=str(settings.data_dir / "queue.db"), results=False, timeout=30)
@@ -77,7 +97,45 @@ class Queue:
         self.run_ocr.schedule(args=(str(document_id), generation), delay=delay or 0)
 
     async def enqueue_ocr(self, document_id: uuid.UUID, generation: int, delay: float | None = None) -> None:
-        await anyio.to_thread.run_sync(self.enqueue_ocr_sync, document_id, generation, delay)
+        """Send the job's task; if the queue cannot take it now, keep it and send it once it can."""
+        try:
+            await anyio.to_thread.run_sync(self.enqueue_ocr_sync, document_id, generation, delay)
+        except Exception as exc:
+            QUEUE_DOWN.happened(f"OCR jobs are kept and sent when it answers ({type(exc).__name__}: {exc})")
+            self._unsent[(document_id, generation)] = None
+            if self._resender is None or self._resender.done():
+                self._resender = asyncio.get_running_loop().create_task(self._resend())
+        else:
+            QUEUE_DOWN.ended()
+
+    async def _resend(self) -> None:
+        """Send the kept tasks, oldest first, backing off while the queue stays unreachable."""
+        attempt = 0
+        while self._unsent:
+            await asyncio.sleep(RESEND_BACKOFF[min(attempt, len(RESEND_BACKOFF) - 1)])
+            attempt += 1
+            for document_id, generation in list(self._unsent):
+                try:
+                    await anyio.to_thread.run_sync(self.enqueue_ocr_sync, document_id, generation, None)
+                except Exception:
+                    break  # still down: wait and try again from here
+                self._unsent.pop((document_id, generation), None)
+        QUEUE_DOWN.ended()
+        log.info("queue.resent: the OCR jobs kept while the queue was unreachable are sent")
+
+    @property
+    def unsent(self) -> int:
+        """Enqueues waiting for the queue to come back."""
+        return len(self._unsent)
+
+    async def close(self) -> None:
+        """Stop re-sending (what is left is the worker's reaper's to find)."""
+        if self._resender is not None:
+            self._resender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resender
+            if self._unsent:
+                log.warning("queue: %d OCR job(s) not sent before shutdown; the reaper will", len(self._unsent))
 
     async def pending(self) -> int:
         return await anyio.to_thread.run_sync(self.huey.pending_count)
