@@ -64,3 +64,18 @@ async def test_an_upload_while_redis_is_down_is_ocrd_soon_after_it_returns(
 
     assert ocr["status"] == "done", ocr["error"]
     assert app.state.queue.unsent == 0
+
+
+async def test_with_redis_down_metrics_answer_503_queue_unavailable(
+    deploy: Deploy, redis_url: str, redis_proxy: Proxy
+) -> None:
+    deployment = deploy(QUEUE_URL=redis_proxy.url(redis_url))
+    async with signed_in_api(deployment.settings) as (_app, client):
+        assert (await client.get("/metrics")).status_code == 200
+        redis_proxy.down()
+
+        answer = await client.get("/metrics")
+
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["code"] == "queue_unavailable"
+    assert int(answer.headers["retry-after"]) >= 1

@@ -65,7 +65,7 @@ async def test_with_a_metrics_token_only_its_bearer_sees_the_components(app: Fas
         loopback = await local.get("/health")
 
     assert bearer.status_code == 200
-    assert set(bearer.json()["components"]) == {"database", "storage", "queue", "ocr"}
+    assert set(bearer.json()["components"]) == {"database", "storage", "queue", "ocr", "disk"}
     assert wrong.json() == loopback.json() == {"status": "ok"}
 
 

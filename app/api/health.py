@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 
 from app.api.metrics import is_operator
+from app.core.incidents import incident
 from app.db.checks import database_status
 from app.storage import Storage
 from app.worker.queue import Queue
@@ -16,6 +19,7 @@ router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
 HEALTH_TIMEOUT_S = 3.0
 REQUIRED_COMPONENTS = ("database", "storage", "queue")
+LOW_DISK = incident("disk_space_low")
 
 
 @router.get("/ping")
@@ -42,6 +46,18 @@ async def _queue_status(queue: Queue) -> dict[str, Any]:
         log.warning("health: queue unavailable: %s", type(exc).__name__)
         return {"status": "unavailable", "backend": queue.kind}
     return {"status": "ok", "backend": queue.kind, "pending": pending}
+
+
+async def _disk_status(data_dir: Path, warning_mb: int) -> dict[str, Any]:
+    """Free space under DATA_DIR (SQLite, the embedded queue, local files): `low` below the
+    threshold, before writes start failing with 507."""
+    usage = await asyncio.to_thread(shutil.disk_usage, data_dir)
+    free_mb = usage.free // (1024 * 1024)
+    if free_mb < warning_mb:
+        LOW_DISK.happened(f"{free_mb} MB free under {data_dir}, below DISK_FREE_WARNING_MB={warning_mb}")
+        return {"status": "low", "free_mb": free_mb, "warning_mb": warning_mb}
+    LOW_DISK.ended()
+    return {"status": "ok", "free_mb": free_mb, "warning_mb": warning_mb}
 
 
 def _ocr_status(installed: list[str]) -> dict[str, Any]:
@@ -72,6 +88,7 @@ async def health(request: Request) -> JSONResponse:
         "storage": await _storage_status(state.storage),
         "queue": await _queue_status(state.queue),
         "ocr": _ocr_status(state.installed_languages),
+        "disk": await _disk_status(state.settings.data_dir, state.settings.disk_free_warning_mb),
     }
     healthy = all(components[name]["status"] == "ok" for name in REQUIRED_COMPONENTS)
     # Components (backends, versions, why the database is unavailable: its host, port and user)

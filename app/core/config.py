@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     s3_secret_access_key: str | None = None
     s3_allow_http: bool = False
     max_upload_mb: int = Field(default=50, ge=1)
+    # /health reports DATA_DIR's disk as `low` below this much free space (MB).
+    disk_free_warning_mb: int = Field(default=500, ge=0)
 
     # Queue: Huey on SQLite under DATA_DIR (embedded worker), or redis://… shared by many workers
     queue_url: str | None = None

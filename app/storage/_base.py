@@ -14,6 +14,11 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Protocol
 
+from app.core.errors import InsufficientStorage
+from app.core.incidents import incident
+
+DISK_FULL = incident("storage_disk_full")
+
 _KEY_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
 _MAX_KEY_LENGTH = 1024
 
@@ -28,6 +33,16 @@ class StorageNotFound(StorageError):
 
 class StorageUnavailable(StorageError):
     """The store cannot be reached or used; the operation may succeed if retried."""
+
+
+class StorageFull(StorageError, InsufficientStorage):
+    """The disk under the store is full: nothing was written (the object, if begun, is dropped).
+    Also the domain error, answered 507 `insufficient_storage`; logged once per incident."""
+
+    def __init__(self, reason: str) -> None:
+        InsufficientStorage.__init__(self)
+        self.reason = reason
+        DISK_FULL.happened(reason)
 
 
 class ObjectWriter(Protocol):

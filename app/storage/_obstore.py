@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
@@ -11,7 +12,14 @@ from typing import TYPE_CHECKING
 import obstore
 from obstore.exceptions import BaseError, GenericError, JoinError
 
-from app.storage._base import ObjectWriter, StorageError, StorageNotFound, StorageUnavailable, validate_key
+from app.storage._base import (
+    ObjectWriter,
+    StorageError,
+    StorageFull,
+    StorageNotFound,
+    StorageUnavailable,
+    validate_key,
+)
 
 if TYPE_CHECKING:
     from obstore import AsyncWritableFile, GetResult
@@ -41,7 +49,14 @@ def obstore_errors(key: str) -> Iterator[None]:
         # GenericError is how obstore reports exhausted retries, timeouts and 5xx replies.
         raise StorageUnavailable(f"{key}: {_describe(exc)}") from exc
     except (BaseError, OSError) as exc:
+        if _is_disk_full(exc):
+            raise StorageFull(f"{key}: {_describe(exc)}") from exc
         raise StorageError(f"{key}: {_describe(exc)}") from exc
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    # obstore's local store reports ENOSPC as a plain OSError naming it only in its message.
+    return getattr(exc, "errno", None) == errno.ENOSPC or f"(os error {errno.ENOSPC})" in str(exc)
 
 
 async def _abort(file: AsyncWritableFile, exc: BaseException) -> None:

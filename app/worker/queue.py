@@ -17,6 +17,7 @@ import redis
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from app.core.config import Settings
+from app.core.errors import QueueUnavailable
 from app.core.incidents import incident
 from app.models.base import utcnow
 from app.services.ocr_pipeline import reap_stalled_jobs, run_ocr_job
@@ -138,4 +139,13 @@ class Queue:
                 log.warning("queue: %d OCR job(s) not sent before shutdown; the reaper will", len(self._unsent))
 
     async def pending(self) -> int:
-        return await anyio.to_thread.run_sync(self.huey.pending_count)
+        """Tasks waiting; QueueUnavailable (503 `queue_unavailable`) if the queue cannot be asked.
+        Only what must read the queue itself fails so (/metrics' depth): an upload or a re-run
+        degrades instead (`enqueue_ocr`)."""
+        try:
+            count = await anyio.to_thread.run_sync(self.huey.pending_count)
+        except Exception as exc:
+            QUEUE_DOWN.happened(f"{type(exc).__name__}: {exc}")
+            raise QueueUnavailable() from exc
+        QUEUE_DOWN.ended()
+        return count
