@@ -23,6 +23,7 @@ from app.core.errors import (
     AppError,
     BadRequest,
     Conflict,
+    DatabaseBusy,
     Forbidden,
     Invalid,
     NotFound,
@@ -81,6 +82,7 @@ _STATUS: dict[type[AppError], int] = {
     UnsupportedMedia: 415,
     Invalid: 422,
     TooManyRequests: 429,
+    DatabaseBusy: 503,
 }
 
 
@@ -90,7 +92,7 @@ def status_of(exc: AppError) -> int:
 
 
 def _headers_of(exc: AppError) -> dict[str, str] | None:
-    if isinstance(exc, TooManyRequests):
+    if isinstance(exc, TooManyRequests | DatabaseBusy):
         return {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, TooLarge) and exc.stop_reading:
         return {"Connection": "close"}  # the rest of the body is not read: the connection cannot go on

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # measures it by size; figures in docs/benchmarks.md).
     db_driver_pool_size: int = Field(default=4, ge=1, le=200)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    # How long a SQLite write waits for its turn (its process's queue, then the lock) before the
+    # request is refused with 503 `database_busy` (app.db.sqlite_writers).
+    sqlite_write_wait_ms: int = Field(default=30_000, ge=1)
     auto_migrate: bool | None = None
 
     # HTTP

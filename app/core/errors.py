@@ -11,7 +11,9 @@ headers, in one place.
      │                       request will not be read)
      ├── UnsupportedMedia    unsupported_media_type
      ├── Invalid             validation_error
-     └── TooManyRequests     too_many_requests (`retry_after`: seconds)
+     ├── TooManyRequests     too_many_requests (`retry_after`: seconds)
+     └── DatabaseBusy        database_busy: SQLite's writers did not get a turn in time
+                             (`retry_after`: seconds)
 
 Every error renders as `{"detail": str, "code": str, **extra}`.
 
@@ -90,6 +92,12 @@ class TooManyRequests(AppError):
     def __init__(self, retry_after: int) -> None:
         super().__init__()
         self.retry_after = max(1, retry_after)
+
+
+class DatabaseBusy(AppError):
+    code = "database_busy"
+    detail = "The database is busy with other changes; nothing was saved. Try again shortly"
+    retry_after = 2  # seconds: the client's next try should find its turn sooner than this one
 
 
 class StartupRefused(Exception):

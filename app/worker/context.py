@@ -35,7 +35,11 @@ class WorkerContext:
         self.settings = settings
         self.loop = asyncio.new_event_loop()
         self.db = Database(
-            settings.sqlalchemy_url, pool_size=2, driver_pool_size=2, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+            settings.sqlalchemy_url,
+            pool_size=2,
+            driver_pool_size=2,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            write_wait_ms=settings.sqlite_write_wait_ms,
         )
         self.storage = storage_from_settings(settings)
         self.queue = Queue(settings)
