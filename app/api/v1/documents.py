@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect
 
 from app.api.bodies import is_json_media_type, media_type_of
@@ -115,7 +116,9 @@ async def recent_documents(
 @router.get("/{document_id}", response_model=DocumentRead, responses=_ITEM_ERRORS)
 async def get_document(document: OpenedDocument) -> Response:
     """The document with its content, file, OCR status and your role."""
-    return object_response(document, headers={"etag": f'"{document["version"]}"'})
+    values, note = document.values, document.note_view
+    background = BackgroundTask(note) if note else None
+    return object_response(values, headers={"etag": f'"{values["version"]}"'}, background=background)
 
 
 async def _direct_list(request: Request, _params: Mapping[str, str]) -> Response | None:
