@@ -15,6 +15,7 @@ from app.api.deps import (
     CurrentUser,
     EditableDocument,
     EditableView,
+    IdempotencyKey,
     JsonBody,
     NowDep,
     OpenedDocument,
@@ -50,6 +51,7 @@ from app.services import document_reads
 from app.services import documents as document_service
 from app.services.document_access import Access
 from app.services.duplicate import duplicate_document
+from app.services.idempotency import idempotency
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 _SUMMARY_FIELDS = tuple(DocumentSummary.model_fields)
@@ -82,15 +84,29 @@ async def _read(session: SessionDep, access: Access, response: Response) -> Docu
     responses=error_responses(400, 401, 403, 413, 415, 422),
     dependencies=[JsonBody],
 )
-async def create_document(document_in: DocumentCreate, caller: CallerDep) -> Response:
-    values = await document_service.create_document(
-        db=caller.db, actor=caller.actor, title=document_in.title, content=document_in.content, now=caller.now
+async def create_document(
+    document_in: DocumentCreate, caller: CallerDep, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Create a document. With an `Idempotency-Key`, a retry gets the first answer (docs/api.md)."""
+    asked = idempotency(idempotency_key, route="POST /documents", request=document_in.model_dump())
+    if asked is None:
+        values = await document_service.create_document(
+            db=caller.db, actor=caller.actor, title=document_in.title, content=document_in.content, now=caller.now
+        )
+        return _created(values)
+    status_code, values = await document_service.create_document_once(
+        db=caller.db,
+        actor=caller.actor,
+        title=document_in.title,
+        content=document_in.content,
+        now=caller.now,
+        asked=asked,
     )
-    return _created(values)
+    return _created(values, status_code)
 
 
-def _created(values: dict[str, Any]) -> Response:
-    return object_response(values, status_code=status.HTTP_201_CREATED, headers={"etag": f'"{values["version"]}"'})
+def _created(values: dict[str, Any], status_code: int = status.HTTP_201_CREATED) -> Response:
+    return object_response(values, status_code=status_code, headers={"etag": f'"{values["version"]}"'})
 
 
 @router.get("", response_model=Page[DocumentSummary], responses=error_responses(401, 422))
@@ -137,6 +153,9 @@ async def _direct_create(request: Request, _params: Mapping[str, str]) -> Respon
         document_in = DocumentCreate.model_validate_json(await request.body())
     except (ValidationError, ClientDisconnect):
         return None  # FastAPI's 422 (after its 401), or its answer to a client gone mid-body
+    key = request.headers.get("idempotency-key")
+    if key is not None:  # FastAPI's route, called as FastAPI would (the key needs the user first)
+        return await create_document(document_in, await get_caller(request), key)
     # The session check and the creation in one statement (FastAPI's route makes them two).
     return _created(await create_as_caller(request, document_in))
 
@@ -159,6 +178,7 @@ DIRECT = (
             ("body", "document_in: DocumentCreate"),
             ("depends", "get_caller(Request)"),
             ("depends", "require_json_body(Request)"),
+            ("header", "Idempotency-Key: str | None"),
         ),
     ),
     DirectRoute(
