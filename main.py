@@ -154,6 +154,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         driver_pool_size=settings.db_driver_pool_size,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
         timeouts=Timeouts.of(settings),
+        write_wait_ms=settings.sqlite_write_wait_ms,
     )
     app.state.passwords = Passwords(
         memory_kib=settings.argon2_memory_kib,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,17 @@ class Imported:
     confidence: float | None = None
 
 
+def import_key(path: Path) -> str:
+    """The file's Idempotency-Key: its SHA-256, so that a re-run (after a crash, within a day)
+    gives each file already imported its document instead of a second one. Keys are the owner's
+    own (app.services.idempotency)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1024 * 1024):
+            digest.update(chunk)
+    return f"import:{digest.hexdigest()}"
+
+
 async def run_import(settings: Settings, *, paths: list[Path], owner: str, languages: str | None, wait: bool) -> int:
     """Returns the exit code: 0 when every file was imported (and, with --wait, OCR'd)."""
     console = Console(stderr=True)
@@ -70,6 +82,7 @@ async def run_import(settings: Settings, *, paths: list[Path], owner: str, langu
                         parts=file_parts(path, languages=languages),
                         installed_languages=installed,
                         now=utcnow(),
+                        idempotency_key=await asyncio.to_thread(import_key, path),
                     )
                 except AppError as exc:
                     item.error = exc.detail

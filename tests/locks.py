@@ -10,7 +10,6 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
@@ -78,34 +77,25 @@ async def lock_waits(db: Database) -> AsyncIterator[Callable[[], Awaitable[None]
     """Within the block, `await until_blocked()` returns once another transaction of `db` waits for
     a lock that one still open holds.
 
-    PostgreSQL shows such a transaction in `pg_stat_activity`. SQLite has one writer at a time and
-    no view of who waits: a write transaction (BEGIN IMMEDIATE) that begins while another is open
-    waits for it under its busy timeout, so each one that begins in the block after the first is
-    counted."""
-    if not db.is_sqlite:
+    PostgreSQL shows such a transaction in `pg_stat_activity`. SQLite has one writer at a time:
+    a write transaction that begins while another of this process is open waits for its turn
+    (app.db.sqlite_writers), which `db.writer_turns` counts."""
+    turns = db.writer_turns
+    if turns is None:
 
         async def until_blocked() -> None:
             await until_blocked_on_a_lock(db.engine)
 
         yield until_blocked
         return
-    write_begins = 0
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        nonlocal write_begins
-        write_begins += statement.upper().startswith("BEGIN IMMEDIATE")
+    async def a_writer_waits() -> bool:
+        return turns.waiting >= 1
 
-    async def second_write_began() -> bool:
-        return write_begins >= 2
+    async def until_a_writer_waits() -> None:
+        await eventually(a_writer_waits, within=WITHIN, interval=POLL, what="a write transaction waiting its turn")
 
-    async def until_second_write() -> None:
-        await eventually(second_write_began, within=WITHIN, interval=POLL, what="a second write transaction")
-
-    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
-    try:
-        yield until_second_write
-    finally:
-        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    yield until_a_writer_waits
 
 
 async def until_blocked_on_a_lock(engine: AsyncEngine, *, count: int = 1) -> None:

@@ -178,6 +178,8 @@ _CREATES: list[tuple[str, dict[str, Any]]] = [
     ("nobody", {"json": {"title": ""}}),
     ("nobody", {"content": b"{", "headers": _JSON}),
     ("unknown", {"json": {"title": "x"}}),
+    ("alice", {"json": {"title": "x"}, "headers": {"Idempotency-Key": "has space"}}),
+    ("nobody", {"json": {"title": "x"}, "headers": {"Idempotency-Key": "k-1"}}),
 ]
 
 
@@ -197,6 +199,18 @@ async def test_direct_create_answers_as_fastapi_does(
             body = body.replace(response.json()["id"].encode(), b"<id>")
         answers.append((status, headers, body))
     assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize("first", ["direct", "fastapi"])
+async def test_a_keyed_create_and_its_retry_answer_alike_on_either_path(
+    world: dict[str, Any], apps: tuple[FastAPI, FastAPI], first: str
+) -> None:
+    """The first answer (one path) and the retry's (the other) are one answer, byte for byte."""
+    ordered = apps if first == "direct" else apps[::-1]
+    headers = {"Idempotency-Key": f"both-paths-{first}"}
+    made, retried = await _both(ordered, world["alice"], "POST", DOCS, json={"title": "रसिद"}, headers=headers)
+    assert made[0] == 201
+    assert retried == made
 
 
 # Content-Types and whether a JSON body is read under each (app.api.bodies.is_json_media_type).

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 from fastapi import Response
 from pydantic import BaseModel
+from starlette.background import BackgroundTask
 
 
 class ByName(Protocol):
@@ -43,10 +44,16 @@ def page_response(rows: Iterable[ByName], fields: tuple[str, ...], *, total: int
 
 
 def object_response(
-    value: dict[str, Any], *, status_code: int = 200, headers: dict[str, str] | None = None
+    value: dict[str, Any],
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    background: BackgroundTask | None = None,
 ) -> Response:
-    """`value` (a model's fields, in its order) as JSON."""
-    return Response(_dumps(value), status_code=status_code, media_type="application/json", headers=headers)
+    """`value` (a model's fields, in its order) as JSON; then `background`, once it is sent."""
+    return Response(
+        _dumps(value), status_code=status_code, media_type="application/json", headers=headers, background=background
+    )
 
 
 def model_response(model: BaseModel) -> Response:

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
     db_statement_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How long a SQLite write waits for its turn (its process's queue, then the lock) before the
+    # request is refused with 503 `database_busy` (app.db.sqlite_writers).
+    sqlite_write_wait_ms: int = Field(default=30_000, ge=1)
     auto_migrate: bool | None = None
 
     # HTTP

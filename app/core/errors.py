@@ -14,7 +14,8 @@ headers, in one place.
      ├── TooManyRequests     too_many_requests (`retry_after`: seconds)
      ├── Unavailable         a component is down for now (`retry_after`: seconds)
      │    ├── DatabaseUnavailable  database_unavailable
-     │    └── QueueUnavailable     queue_unavailable
+     │    ├── QueueUnavailable     queue_unavailable
+     │    └── DatabaseBusy         database_busy: SQLite's writers did not get a turn in time
      └── InsufficientStorage insufficient_storage: the disk is full
 
 Every error renders as `{"detail": str, "code": str, **extra}`.
@@ -99,10 +100,11 @@ class TooManyRequests(AppError):
 class Unavailable(AppError):
     code = "service_unavailable"
     detail = "Temporarily unavailable; try again shortly"
+    default_retry_after = 5  # seconds
 
-    def __init__(self, detail: str | None = None, *, retry_after: int = 5, **kwargs: Any) -> None:
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None, **kwargs: Any) -> None:
         super().__init__(detail, **kwargs)
-        self.retry_after = max(1, retry_after)
+        self.retry_after = max(1, self.default_retry_after if retry_after is None else retry_after)
 
 
 class DatabaseUnavailable(Unavailable):
@@ -118,6 +120,12 @@ class QueueUnavailable(Unavailable):
 class InsufficientStorage(AppError):
     code = "insufficient_storage"
     detail = "The server is out of disk space; nothing was saved"
+
+
+class DatabaseBusy(Unavailable):
+    code = "database_busy"
+    detail = "The database is busy with other changes; nothing was saved. Try again shortly"
+    default_retry_after = 2  # seconds: the client's next try should find its turn sooner than this one
 
 
 class StartupRefused(Exception):

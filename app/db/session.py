@@ -2,7 +2,8 @@
 
 SQLite runs in WAL mode with a busy timeout. Its default deferred BEGIN lets two writers both
 read, then fail to upgrade their lock with "database is locked"; write transactions therefore
-start with BEGIN IMMEDIATE, which queues writers instead so a compare-and-set sees a clean result.
+start with BEGIN IMMEDIATE, which queues writers instead so a compare-and-set sees a clean result,
+each in its turn (app.db.sqlite_writers): a write that cannot get one in time is DatabaseBusy.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 from sqlalchemy import event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from app.core.errors import DatabaseBusy
 from app.db.driver import DEFAULT_TIMEOUTS, DriverPool, Timeouts
 from app.db.faults import database_answered
+from app.db.sqlite_writers import WriterTurns, is_busy
 
 log = logging.getLogger(__name__)
 _BEGIN_OPTION = "lekhamudra_sqlite_begin"
@@ -53,7 +56,10 @@ def after_finish(session: AsyncSession, callback: Callable[[], Awaitable[object]
     session.info.setdefault(_AFTER_FINISH, []).append(callback)
 
 
-def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, turns: WriterTurns | None = None) -> None:
+    """WAL, the busy timeout and foreign keys on each connection; BEGIN as the execution option
+    `_BEGIN_OPTION` says, an IMMEDIATE one in its turn when `turns` are given."""
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN is ours to emit.
@@ -68,7 +74,21 @@ def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode == "IMMEDIATE" and turns is not None:
+            turns.begin(conn)
+        else:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: Any) -> BaseException | None:
+        return DatabaseBusy() if is_busy(context.original_exception) else None
+
+    if turns is not None:
+
+        @event.listens_for(engine.sync_engine.pool, "checkin")
+        def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+            if record is not None:
+                turns.end(record.info)
 
 
 def replace_closed_connections(engine: AsyncEngine) -> None:
@@ -98,6 +118,7 @@ class Database:
         driver_pool_size: int = 4,
         busy_timeout_ms: int = 10_000,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        write_wait_ms: int = 30_000,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
@@ -120,8 +141,10 @@ class Database:
                 connect_args=timeouts.connect_args(),
             )
         self.engine = create_async_engine(url, **kwargs)
-        if self.is_sqlite:
-            configure_sqlite(self.engine, busy_timeout_ms)
+        # SQLite's write transactions of this process, in their turns (app.db.sqlite_writers).
+        self.writer_turns = WriterTurns(write_wait_ms / 1000) if self.is_sqlite else None
+        if self.writer_turns is not None:
+            configure_sqlite(self.engine, busy_timeout_ms, self.writer_turns)
         else:
             replace_closed_connections(self.engine)
         self.write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})

@@ -2,6 +2,7 @@
 
 from app.models.base import Base
 from app.models.document import Document
+from app.models.idempotency import IdempotencyKey
 from app.models.ocr import DocumentFile, OcrJob, OcrPage, PeriodicRun
 from app.models.session import Session
 from app.models.sharing import AuditEvent, DocumentRecent, DocumentShare, DocumentStar, DocumentVersion, ShareLink
@@ -16,6 +17,7 @@ __all__ = [
     "DocumentShare",
     "DocumentStar",
     "DocumentVersion",
+    "IdempotencyKey",
     "OcrJob",
     "OcrPage",
     "PeriodicRun",

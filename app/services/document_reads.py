@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,12 +20,14 @@ from app.schemas.document import DocumentRead
 from app.schemas.ocr import FileRead, OcrSummary
 from app.services import audit
 from app.services.audit import Actor, document_target
+from app.services.best_effort import BestEffort
 from app.services.document_access import Access, ensure_visible
 from app.services.sessions import Resolved, SessionPolicy, SessionRef, settle_session
 
 VIEW_EVERY = timedelta(minutes=10)  # document.view and "recent" are written at most this often
 _READ_FIELDS = tuple(name for name in DocumentRead.model_fields if name not in ("file", "ocr"))
 _FILE_FIELDS, _OCR_FIELDS = tuple(FileRead.model_fields), tuple(OcrSummary.model_fields)
+_VIEWS = BestEffort("document.view")
 
 
 def read_values(row: Row, changed: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -78,16 +82,24 @@ async def check_session_and_read(
     return resolved, (found[1] if found and resolved.user else None)
 
 
-async def open_document(
-    *, db: Database, actor: Actor, document_id: uuid.UUID, now: datetime, view: Row | None
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """What a reader opening a document gets: DocumentRead's values (`read_values`, written as
+    they are), and the noting of the view when it is due, to run after the answer is sent."""
+
+    values: dict[str, Any]
+    note_view: Callable[[], Awaitable[None]] | None
+
+
+def open_document(*, db: Database, actor: Actor, document_id: uuid.UUID, now: datetime, view: Row | None) -> Opened:
     """A reader opens a document, given its read view (`check_session_and_read`): NotFound if they
     have no role (or it is in its owner's trash and they are not the owner). The view is noted
-    when due. DocumentRead's values (`read_values`): the route writes them as they are."""
+    when due, after the answer and best effort (app.services.best_effort): a locked or full
+    database does not fail the read."""
     row, _trashed = visible(view)
-    if row["seen_at"] is None or now - row["seen_at"] >= VIEW_EVERY:
-        await _record_view(db=db, actor=actor, document_id=document_id, now=now)
-    return read_values(row)
+    due = row["seen_at"] is None or now - row["seen_at"] >= VIEW_EVERY
+    note = _VIEWS(lambda: _record_view(db=db, actor=actor, document_id=document_id, now=now)) if due else None
+    return Opened(read_values(row), note)
 
 
 async def _record_view(*, db: Database, actor: Actor, document_id: uuid.UUID, now: datetime) -> None:

@@ -1,13 +1,16 @@
 """A document's create and edit, each one list of statements (app.db.writes), used by every path
 that creates or edits one: the API, upload, duplicate, restore.
 
-- create: the document at version 1, its first version, its index row, its event.
+- create: the document at version 1, its first version, its index row, its event (and, sent with
+  an Idempotency-Key, the key's row).
 - edit: the new title and content at the version read, that version, the index row, the event,
   the editor's "recent" row.
 
 On PostgreSQL each runs as one statement, elsewhere in sequence in one transaction; which one is
 the engine's choice alone. `create_for_session` is the create gated by a live session, found in
-the same statement (PostgreSQL's busiest write: tests/test_writes.py).
+the same statement (PostgreSQL's busiest write: tests/test_writes.py); a create sent with an
+Idempotency-Key needs its user before its statement (to look the key up), so it is `create`,
+keyed, after the session check.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from sqlalchemy import CTE, ColumnElement, Select, bindparam, select, true
 from app import search
 from app.crud import audit as audit_crud
 from app.crud import document as document_crud
+from app.crud import idempotency as idempotency_crud
 from app.crud import session as session_crud
 from app.crud import sharing as sharing_crud
-from app.db.writes import Write
+from app.db.writes import Step, Write
 from app.models import Document
 
 CALLER = "caller_"  # the session check's columns in `create_for_session`'s answer
@@ -36,22 +40,22 @@ def _create(
     owner: ColumnElement[uuid.UUID],
     actor: Mapping[str, ColumnElement[Any]],
     answer: Callable[[CTE], Select[Any]] | None = None,
+    *,
+    keyed: bool = False,
 ) -> Write:
-    return Write(
-        document_crud.insert_document(owner),
-        [
-            document_crud.version_rows,
-            search.index_rows(dialect, new=True),
-            partial(audit_crud.event_rows, dialect=dialect, columns=actor),
-        ],
-        answer,
-    )
+    steps: list[Step] = [
+        document_crud.version_rows,
+        search.index_rows(dialect, new=True),
+        partial(audit_crud.event_rows, dialect=dialect, columns=actor),
+    ]
+    return Write(document_crud.insert_document(owner), [*steps, idempotency_crud.key_rows] if keyed else steps, answer)
 
 
 @cache
-def create(dialect: str) -> Write:
-    """A new document owned by the parameter `owner_id` (`create_params`)."""
-    return _create(dialect, bindparam("owner_id", type_=Document.owner_id.type), {})
+def create(dialect: str, *, keyed: bool = False) -> Write:
+    """A new document owned by the parameter `owner_id` (`create_params`); `keyed`: with its
+    idempotency key's row as well (`key_params`), which a retry of the same create finds."""
+    return _create(dialect, bindparam("owner_id", type_=Document.owner_id.type), {}, keyed=keyed)
 
 
 @cache
@@ -103,6 +107,11 @@ def create_params(
     app.search.index_values; `event`: app.services.audit.event_values."""
     params = {"document_id": document_id, "owner_id": owner_id, "title": title, "content": content, "now": now}
     return params | search.index_params(index) | audit_crud.event_params(event)
+
+
+def key_params(*, key: str, request_hash: str, status_code: int) -> dict[str, Any]:
+    """A keyed `create`'s own parameters (app.services.idempotency)."""
+    return {"idempotency_key": key, "request_hash": request_hash, "status_code": status_code}
 
 
 def edit_params(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import search
@@ -22,6 +23,7 @@ from app.db.session import Database, after_commit
 from app.models import Document
 from app.schemas.document import DocumentRead
 from app.services import audit, document_writes
+from app.services import idempotency as idempotency_service
 from app.services.audit import Actor, document_target
 from app.services.document_access import (
     Access,
@@ -32,6 +34,7 @@ from app.services.document_access import (
     version_conflict,
 )
 from app.services.document_reads import document_read, new_document_values, read_values, visible_view
+from app.services.idempotency import Idempotency
 from app.services.sessions import Resolved, SessionPolicy, SessionRef, check_session, settle_session
 from app.storage import Storage
 
@@ -54,6 +57,36 @@ async def create_document(*, db: Database, actor: Actor, title: str, content: st
     if row is None:
         raise RuntimeError("an insert returned no row")
     return new_document_values(row)
+
+
+async def create_document_once(
+    *, db: Database, actor: Actor, title: str, content: str, now: datetime, asked: Idempotency
+) -> tuple[int, dict[str, Any]]:
+    """`create_document` sent with an Idempotency-Key (app.services.idempotency): the status and
+    DocumentRead's values of the first answer to the key, made now (201) or replayed; the key's
+    row is written in the same statement (PostgreSQL) or transaction as the document."""
+    first = await idempotency_service.replay(db=db, user_id=actor.id, asked=asked, now=now)
+    if first is None:
+        document_id, dialect = uuid.uuid4(), db.engine.dialect.name
+        index = await search.index_values(dialect, title=title, content=content, pages=[])
+        event = audit.event_values("document.create", actor=actor, target=document_target(document_id))
+        params = document_writes.create_params(
+            document_id=document_id, owner_id=actor.id, title=title, content=content, now=now, index=index, event=event
+        )
+        params |= document_writes.key_params(key=asked.key, request_hash=asked.request_hash, status_code=201)
+        try:
+            async with db.unit_of_work() as session:
+                row = await document_writes.create(dialect, keyed=True).run(session, params)
+        except IntegrityError:  # a duplicate of this request wrote the key first: answer as it did
+            first = await idempotency_service.replay(db=db, user_id=actor.id, asked=asked, now=now)
+            if first is None:
+                raise
+        else:
+            if row is None:
+                raise RuntimeError("an insert returned no row")
+            return 201, new_document_values(row)
+    view, _trashed = await visible_view(db=db, actor=actor, document_id=first.document_id)
+    return first.status_code, read_values(view)
 
 
 async def create_document_for_session(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from app import ocr, search
 from app.core.config import Settings
@@ -21,7 +22,7 @@ from app.core.filenames import filename_stem, sanitize_filename
 from app.crud import ocr as ocr_crud
 from app.db.session import Database, after_commit
 from app.schemas.types import Title
-from app.services import audit, document_writes
+from app.services import audit, document_writes, idempotency
 from app.services.audit import Actor, document_target
 from app.services.ocr_pipeline import Enqueue
 from app.services.upload_parts import Field, FileData, FileEnd, FileStart, Part
@@ -144,10 +145,14 @@ async def upload_document(
     installed_languages: list[str],
     now: datetime,
     declared_bytes: int | None = None,
+    idempotency_key: str | None = None,
 ) -> uuid.UUID:
     """Store the upload, create its document and OCR job, and enqueue the job once committed.
 
-    A refused upload is audited (`upload.rejected`) in a transaction of its own.
+    With `idempotency_key`, a retry of the same upload (the same file, title and languages) by
+    the same user within a day gives the first one's document and stores nothing
+    (app.services.idempotency). A refused upload is audited (`upload.rejected`) in a transaction
+    of its own.
     """
     try:
         if declared_bytes is not None and declared_bytes > settings.max_upload_bytes + MULTIPART_OVERHEAD:
@@ -156,7 +161,8 @@ async def upload_document(
                 code="file_too_large",
                 stop_reading=True,
             )
-        return await _accept(db, storage, enqueue, settings, actor, parts, installed_languages, now)
+        key = idempotency.checked_key(idempotency_key)
+        return await _accept(db, storage, enqueue, settings, actor, parts, installed_languages, now, key)
     except AppError as exc:
         await audit.record_alone(db, "upload.rejected", actor=actor, details={"code": exc.code})
         raise
@@ -171,9 +177,16 @@ async def _accept(
     parts: AsyncIterator[Part],
     installed_languages: list[str],
     now: datetime,
+    key: str | None,
 ) -> uuid.UUID:
     stored, fields = await _read_upload(parts, storage, settings)
+    request = {"sha256": stored.sha256, "filename": stored.filename, **fields}
+    asked = idempotency.idempotency(key, route="POST /documents/upload", request=request)
     try:
+        first = asked and await idempotency.replay(db=db, user_id=actor.id, asked=asked, now=now)
+        if first:
+            await storage.delete(stored.key)  # the first upload's file is the document's
+            return first.document_id
         languages = check_languages(fields.get("languages") or settings.ocr_default_languages, installed_languages)
         try:
             title = _title.validate_python(fields.get("title") or filename_stem(stored.filename))
@@ -186,8 +199,10 @@ async def _accept(
         params = document_writes.create_params(
             document_id=document_id, owner_id=actor.id, title=title, content="", now=now, index=index, event=event
         )
+        if asked is not None:
+            params |= document_writes.key_params(key=asked.key, request_hash=asked.request_hash, status_code=202)
         async with db.unit_of_work() as session:
-            await document_writes.create(dialect).run(session, params)
+            await document_writes.create(dialect, keyed=asked is not None).run(session, params)
             await ocr_crud.create_file(
                 session=session,
                 document_id=document_id,
@@ -203,6 +218,13 @@ async def _accept(
             )
             # After commit, so the worker finds the rows; if this enqueue is lost, the reaper re-sends it.
             after_commit(session, lambda: enqueue(document_id, 1))
+    except IntegrityError:
+        await storage.delete(stored.key)
+        # A duplicate of this upload wrote the key first: its document is the answer.
+        first = asked and await idempotency.replay(db=db, user_id=actor.id, asked=asked, now=now)
+        if not first:
+            raise
+        return first.document_id
     except BaseException:
         await storage.delete(stored.key)
         raise

@@ -40,6 +40,7 @@ class WorkerContext:
             driver_pool_size=2,
             busy_timeout_ms=settings.sqlite_busy_timeout_ms,
             timeouts=Timeouts.of(settings),
+            write_wait_ms=settings.sqlite_write_wait_ms,
         )
         self.storage = storage_from_settings(settings)
         self.queue = Queue(settings)

@@ -20,6 +20,7 @@ from app.core.config import Settings
 from app.core.errors import QueueUnavailable
 from app.core.incidents import incident
 from app.models.base import utcnow
+from app.services.idempotency import prune_expired_keys
 from app.services.ocr_pipeline import reap_stalled_jobs, run_ocr_job
 from app.services.sessions import prune_once_per_day
 from app.services.trash import purge_trash_once_per_day
@@ -48,6 +49,12 @@ def _reap_stalled_jobs() -> int:
 def _prune_sessions() -> int | None:
     ctx = worker_context()
     return ctx.run(prune_once_per_day(db=ctx.db, now=utcnow()))
+
+
+def _prune_idempotency_keys() -> int:
+    # Expired keys already answer as absent; this only keeps the table to a day of creates.
+    ctx = worker_context()
+    return ctx.run(prune_expired_keys(db=ctx.db, now=utcnow()))
 
 
 def _purge_trash() -> int | None:
@@ -88,6 +95,9 @@ class Queue:
             _prune_sessions
         )
         self.purge_trash = self.huey.periodic_task(crontab(hour="3", minute="41"), name="purge_trash")(_purge_trash)
+        self.prune_idempotency_keys = self.huey.periodic_task(
+            crontab(hour="3", minute="29"), name="prune_idempotency_keys"
+        )(_prune_idempotency_keys)
         self.huey.on_startup(name="recover_on_startup")(_recover_on_startup)
 
     @property

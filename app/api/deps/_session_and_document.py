@@ -17,12 +17,12 @@ from fastapi import Depends, Request
 from app.api.deps._session_cookie import actor_of, answer_session_cookie, get_current_user, session_token_of
 from app.core.errors import NotFound, Unauthorized
 from app.schemas.document import DocumentCreate
-from app.services.document_reads import check_session_and_read, open_document
+from app.services.document_reads import Opened, check_session_and_read, open_document
 from app.services.documents import create_document_for_session
 from app.services.sessions import session_ref
 
 
-async def get_opened_document(request: Request, document_id: str) -> dict[str, Any]:
+async def get_opened_document(request: Request, document_id: str) -> Opened:
     """GET /documents/{id}: the session check and the document in one query (Caller's rules:
     401, then 404 for a document the user may not see or a malformed id)."""
     try:
@@ -38,11 +38,11 @@ async def get_opened_document(request: Request, document_id: str) -> dict[str, A
     user = answer_session_cookie(request, token, now, resolved)
     if user is None:
         raise Unauthorized("Sign in to continue")
-    return await open_document(db=state.db, actor=actor_of(user), document_id=target, now=now, view=view)
+    return open_document(db=state.db, actor=actor_of(user), document_id=target, now=now, view=view)
 
 
-# DocumentRead's values, to be written as they are (app.api.responses).
-OpenedDocument = Annotated[dict[str, Any], Depends(get_opened_document)]
+# DocumentRead's values, to be written as they are (app.api.responses), and the view to note after.
+OpenedDocument = Annotated[Opened, Depends(get_opened_document)]
 
 
 async def create_as_caller(request: Request, document_in: DocumentCreate) -> dict[str, Any]:

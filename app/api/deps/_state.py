@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
@@ -97,3 +97,5 @@ ClientDep = Annotated[ClientInfo, Depends(get_client)]
 PolicyDep = Annotated[SessionPolicy, Depends(get_policy)]
 ThrottleDep = Annotated[AuthThrottle, Depends(get_throttle)]
 DeviceCookiesDep = Annotated[DeviceCookies, Depends(get_device_cookies)]
+# A create's key: a retry with the same one gets the first answer (app.services.idempotency).
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect
 
 from app.api.bodies import is_json_media_type, media_type_of
@@ -14,6 +15,7 @@ from app.api.deps import (
     CurrentUser,
     EditableDocument,
     EditableView,
+    IdempotencyKey,
     JsonBody,
     NowDep,
     OpenedDocument,
@@ -49,6 +51,7 @@ from app.services import document_reads
 from app.services import documents as document_service
 from app.services.document_access import Access
 from app.services.duplicate import duplicate_document
+from app.services.idempotency import idempotency
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 _SUMMARY_FIELDS = tuple(DocumentSummary.model_fields)
@@ -81,15 +84,29 @@ async def _read(session: SessionDep, access: Access, response: Response) -> Docu
     responses=error_responses(400, 401, 403, 413, 415, 422),
     dependencies=[JsonBody],
 )
-async def create_document(document_in: DocumentCreate, caller: CallerDep) -> Response:
-    values = await document_service.create_document(
-        db=caller.db, actor=caller.actor, title=document_in.title, content=document_in.content, now=caller.now
+async def create_document(
+    document_in: DocumentCreate, caller: CallerDep, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Create a document. With an `Idempotency-Key`, a retry gets the first answer (docs/api.md)."""
+    asked = idempotency(idempotency_key, route="POST /documents", request=document_in.model_dump())
+    if asked is None:
+        values = await document_service.create_document(
+            db=caller.db, actor=caller.actor, title=document_in.title, content=document_in.content, now=caller.now
+        )
+        return _created(values)
+    status_code, values = await document_service.create_document_once(
+        db=caller.db,
+        actor=caller.actor,
+        title=document_in.title,
+        content=document_in.content,
+        now=caller.now,
+        asked=asked,
     )
-    return _created(values)
+    return _created(values, status_code)
 
 
-def _created(values: dict[str, Any]) -> Response:
-    return object_response(values, status_code=status.HTTP_201_CREATED, headers={"etag": f'"{values["version"]}"'})
+def _created(values: dict[str, Any], status_code: int = status.HTTP_201_CREATED) -> Response:
+    return object_response(values, status_code=status_code, headers={"etag": f'"{values["version"]}"'})
 
 
 @router.get("", response_model=Page[DocumentSummary], responses=error_responses(401, 422))
@@ -115,7 +132,9 @@ async def recent_documents(
 @router.get("/{document_id}", response_model=DocumentRead, responses=_ITEM_ERRORS)
 async def get_document(document: OpenedDocument) -> Response:
     """The document with its content, file, OCR status and your role."""
-    return object_response(document, headers={"etag": f'"{document["version"]}"'})
+    values, note = document.values, document.note_view
+    background = BackgroundTask(note) if note else None
+    return object_response(values, headers={"etag": f'"{values["version"]}"'}, background=background)
 
 
 async def _direct_list(request: Request, _params: Mapping[str, str]) -> Response | None:
@@ -134,6 +153,9 @@ async def _direct_create(request: Request, _params: Mapping[str, str]) -> Respon
         document_in = DocumentCreate.model_validate_json(await request.body())
     except (ValidationError, ClientDisconnect):
         return None  # FastAPI's 422 (after its 401), or its answer to a client gone mid-body
+    key = request.headers.get("idempotency-key")
+    if key is not None:  # FastAPI's route, called as FastAPI would (the key needs the user first)
+        return await create_document(document_in, await get_caller(request), key)
     # The session check and the creation in one statement (FastAPI's route makes them two).
     return _created(await create_as_caller(request, document_in))
 
@@ -156,6 +178,7 @@ DIRECT = (
             ("body", "document_in: DocumentCreate"),
             ("depends", "get_caller(Request)"),
             ("depends", "require_json_body(Request)"),
+            ("header", "Idempotency-Key: str | None"),
         ),
     ),
     DirectRoute(

@@ -8,6 +8,7 @@ from app.api.deps import (
     CurrentUser,
     DatabaseDep,
     EditableDocument,
+    IdempotencyKey,
     InstalledLanguagesDep,
     JsonBody,
     NowDep,
@@ -68,8 +69,10 @@ async def upload(
     settings: SettingsDep,
     installed: InstalledLanguagesDep,
     now: NowDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> DocumentRead:
-    """Upload a scan or PDF (streamed); its OCR is queued. Types are detected from the bytes."""
+    """Upload a scan or PDF (streamed); its OCR is queued. Types are detected from the bytes.
+    With an `Idempotency-Key`, a retry gets the first upload's document (docs/api.md)."""
     document_id = await ingest.upload_document(
         db=db,
         storage=storage,
@@ -80,6 +83,7 @@ async def upload(
         installed_languages=installed,
         now=now,
         declared_bytes=content_length(request.headers.get("content-length")),
+        idempotency_key=idempotency_key,
     )
     async with db.unit_of_work(write=False) as session:
         document = await document_crud.get_visible_document(session=session, user_id=user.id, document_id=document_id)
