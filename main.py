@@ -34,7 +34,7 @@ from app.core.security import Passwords
 from app.core.signing import DeviceCookies, secret_key
 from app.db.checks import refuse_schema_not_at_head
 from app.db.migrate import MIGRATED_ENV, upgrade_report, upgrade_to_head
-from app.db.session import Database, Timeouts
+from app.db.session import Database
 from app.models.base import utcnow
 from app.ocr import installed_languages, tessdata_dir
 from app.services.ingest import MULTIPART_OVERHEAD
@@ -148,14 +148,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     )
     app.state.settings = settings
     app.state.clock = clock
-    app.state.db = Database(
-        settings.sqlalchemy_url,
-        pool_size=settings.db_pool_size,
-        driver_pool_size=settings.db_driver_pool_size,
-        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-        timeouts=Timeouts.of(settings),
-        write_wait_ms=settings.sqlite_write_wait_ms,
-    )
+    app.state.db = Database.from_settings(settings)
     app.state.passwords = Passwords(
         memory_kib=settings.argon2_memory_kib,
         time_cost=settings.argon2_time_cost,

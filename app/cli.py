@@ -99,7 +99,7 @@ def _refuse_unusable_database(settings: Settings) -> None:
     from app.db.session import Database
 
     async def check() -> str | None:
-        db = Database(settings.sqlalchemy_url)
+        db = Database.from_settings(settings, pool_size=2, driver_pool_size=1)
         try:
             return await database_problem(db)
         finally:
@@ -170,7 +170,7 @@ async def _create_user(*, email: str, password: str, full_name: str | None) -> s
         parallelism=settings.argon2_parallelism,
         max_concurrent=1,
     )
-    db = Database(settings.sqlalchemy_url)
+    db = Database.from_settings(settings, pool_size=2, driver_pool_size=1)
     try:
         async with db.unit_of_work() as session:
             user = await create_user(
@@ -195,7 +195,7 @@ def sessions_prune() -> None:
     configure_logging(settings.log_level, settings.log_format)
 
     async def prune() -> int:
-        db = Database(settings.sqlalchemy_url)
+        db = Database.from_settings(settings, pool_size=2, driver_pool_size=1)
         try:
             return await prune_expired_sessions(db=db, now=utcnow())
         finally:
@@ -234,7 +234,7 @@ def check() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
     async def problems() -> dict[str, str | None]:
-        db = Database(settings.sqlalchemy_url)
+        db = Database.from_settings(settings, pool_size=2, driver_pool_size=1)
         found: dict[str, str | None] = {}
         try:
             found["database"] = await database_problem(db)

@@ -53,7 +53,7 @@ def import_key(path: Path) -> str:
 async def run_import(settings: Settings, *, paths: list[Path], owner: str, languages: str | None, wait: bool) -> int:
     """Returns the exit code: 0 when every file was imported (and, with --wait, OCR'd)."""
     console = Console(stderr=True)
-    db = Database(settings.sqlalchemy_url)
+    db = Database.from_settings(settings, pool_size=2, driver_pool_size=1)
     storage = storage_from_settings(settings)
     queue = Queue(settings)
     installed = ocr.installed_languages(ocr.tessdata_dir(settings.tessdata_prefix))

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -21,6 +21,9 @@ from app.core.errors import DatabaseBusy
 from app.db.driver import DEFAULT_TIMEOUTS, DriverPool, Timeouts
 from app.db.faults import database_answered
 from app.db.sqlite_writers import WriterTurns, is_busy
+
+if TYPE_CHECKING:
+    from app.core.config import Settings
 
 log = logging.getLogger(__name__)
 _BEGIN_OPTION = "lekhamudra_sqlite_begin"
@@ -155,6 +158,21 @@ class Database:
         )
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, pool_size: int | None = None, driver_pool_size: int | None = None
+    ) -> Database:
+        """The database as configured: the API's pools by default, smaller ones for a worker or a
+        command; the same waits and timeouts everywhere."""
+        return cls(
+            settings.sqlalchemy_url,
+            pool_size=settings.db_pool_size if pool_size is None else pool_size,
+            driver_pool_size=settings.db_driver_pool_size if driver_pool_size is None else driver_pool_size,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            timeouts=Timeouts.of(settings),
+            write_wait_ms=settings.sqlite_write_wait_ms,
+        )
 
     def session(self, *, write: bool) -> AsyncSession:
         return (self._write if write else self._read)()

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from app import ocr
 from app.core.config import Settings, get_settings
-from app.db.session import Database, Timeouts
+from app.db.session import Database
 from app.models.base import utcnow
 from app.services.ocr_pipeline import OcrDeps
 from app.storage import storage_from_settings
@@ -34,14 +34,7 @@ class WorkerContext:
 
         self.settings = settings
         self.loop = asyncio.new_event_loop()
-        self.db = Database(
-            settings.sqlalchemy_url,
-            pool_size=2,
-            driver_pool_size=2,
-            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-            timeouts=Timeouts.of(settings),
-            write_wait_ms=settings.sqlite_write_wait_ms,
-        )
+        self.db = Database.from_settings(settings, pool_size=2, driver_pool_size=2)
         self.storage = storage_from_settings(settings)
         self.queue = Queue(settings)
         self._engine: ocr.OcrEngine | None = None
