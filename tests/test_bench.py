@@ -50,3 +50,12 @@ def test_a_benchmark_without_wrk_says_how_to_install_it_in_one_line(tmp_path: Pa
 
     assert result.returncode == 1
     assert result.stderr == f"{benchmark} needs wrk: apt-get install wrk\n"
+
+
+def test_the_database_faults_benchmark_explains_its_options() -> None:
+    command = [sys.executable, "-m", "bench.faults_db", "--help"]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    for option in ("--clients", "--kills", "--every", "--pause", "--write"):
+        assert option in result.stdout

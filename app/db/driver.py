@@ -27,6 +27,19 @@ T = TypeVar("T")
 _DEAD = (asyncpg.ConnectionDoesNotExistError, asyncpg.AdminShutdownError, asyncpg.InterfaceError)
 
 
+def _unsent(exc: BaseException, *, dead: bool, idempotent: bool) -> bool:
+    """Whether a statement that failed so may be run again on another connection.
+
+    asyncpg refuses to start a statement on a connection busy with the server's termination
+    notice (InternalClientError, "another operation is in progress") before sending anything:
+    any statement may go again. A connection found closed by the statement may have died after
+    the server ran it: only a read goes again.
+    """
+    if isinstance(exc, asyncpg.InternalClientError):
+        return True
+    return idempotent and dead and isinstance(exc, _DEAD)
+
+
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     """How long a request may wait on PostgreSQL, in seconds: for a new connection, for a free one
@@ -128,22 +141,19 @@ class DriverPool:
         conn, reused = await self._take()
         try:
             result = await method(conn, sql, *args)
-        except _DEAD:
+        except BaseException as exc:
             dead = conn.is_closed()
             self._give_back(conn, failed=True)
-            # The server closed an idle connection before we saw it (its close still in flight):
-            # a read is run once more on a new connection; a write is not guessed at.
-            if not (idempotent and reused and dead):
+            if not (reused and _unsent(exc, dead=dead, idempotent=idempotent)):
                 raise
+            # The server was closing this idle connection when it was taken (its notice in, its
+            # close not yet): run the statement once more, on a new connection.
             conn, _reused = await self._take(fresh=True)
             try:
                 result = await method(conn, sql, *args)
             except BaseException:
                 self._give_back(conn, failed=True)
                 raise
-        except BaseException:
-            self._give_back(conn, failed=True)
-            raise
         self._give_back(conn, failed=False)
         database_answered()
         return result

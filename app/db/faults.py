@@ -28,6 +28,9 @@ _UNREACHABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.OperatorInterventionError,  # shutting down, starting up, statement_timeout
     asyncpg.InterfaceError,
+    # A connection taken while the server's termination notice was arriving ("another operation
+    # is in progress"): the driver pool runs it again; through the ORM it is this request's 503.
+    asyncpg.InternalClientError,
 )
 _SQLITE_FULL = 13
 
