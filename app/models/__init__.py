@@ -2,7 +2,7 @@
 
 from app.models.base import Base
 from app.models.document import Document
-from app.models.ocr import DocumentFile, OcrJob, OcrPage, PeriodicRun
+from app.models.ocr import DocumentFile, OcrJob, OcrPage, PeriodicRun, Worker
 from app.models.session import Session
 from app.models.sharing import AuditEvent, DocumentRecent, DocumentShare, DocumentStar, DocumentVersion, ShareLink
 from app.models.user import User
@@ -22,4 +22,5 @@ __all__ = [
     "Session",
     "ShareLink",
     "User",
+    "Worker",
 ]

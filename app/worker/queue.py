@@ -10,7 +10,7 @@ import uuid
 from datetime import timedelta
 
 import anyio
-from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey import Huey, PriorityRedisHuey, SqliteHuey, crontab
 
 from app.core.config import Settings
 from app.models.base import utcnow
@@ -20,6 +20,7 @@ from app.services.trash import purge_trash_once_per_day
 from app.worker.context import worker_context
 
 QUEUE_NAME = "lekhamudra"
+PRIORITY_QUEUE_NAME = "lekhamudra-priority"
 
 
 def _run_ocr(document_id: str, generation: int) -> str:
@@ -44,7 +45,8 @@ def _purge_trash() -> int | None:
 
 
 def _recover_on_startup() -> None:
-    # A restarted worker picks up what a killed one left, without waiting for the next minute.
+    # A restarted worker picks up what a killed one left (its heartbeat thread takes back the jobs
+    # of workers that are gone), without waiting for the next minute.
     ctx = worker_context()
     ctx.run(reap_stalled_jobs(ctx.ocr_deps(), once_per_slot=False))
 
@@ -55,7 +57,9 @@ class Queue:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         if settings.queue_url:
-            self.huey: Huey = RedisHuey(QUEUE_NAME, url=settings.queue_url, results=False)
+            # A sorted set, not a list: recovered jobs go ahead of newer uploads (needs Redis >= 5).
+            # Its own key: a list left by an earlier version is not read (the reaper re-sends its jobs).
+            self.huey: Huey = PriorityRedisHuey(PRIORITY_QUEUE_NAME, url=settings.queue_url, results=False)
         else:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.huey = SqliteHuey(QUEUE_NAME, filename=str(settings.data_dir / "queue.db"), results=False, timeout=30)
@@ -73,11 +77,15 @@ class Queue:
     def kind(self) -> str:
         return "redis" if self.settings.queue_url else "sqlite"
 
-    def enqueue_ocr_sync(self, document_id: uuid.UUID, generation: int, delay: float | None = None) -> None:
-        self.run_ocr.schedule(args=(str(document_id), generation), delay=delay or 0)
+    def enqueue_ocr_sync(
+        self, document_id: uuid.UUID, generation: int, delay: float | None = None, *, priority: int = 0
+    ) -> None:
+        self.run_ocr.schedule(args=(str(document_id), generation), delay=delay or 0, priority=priority or None)
 
-    async def enqueue_ocr(self, document_id: uuid.UUID, generation: int, delay: float | None = None) -> None:
-        await anyio.to_thread.run_sync(self.enqueue_ocr_sync, document_id, generation, delay)
+    async def enqueue_ocr(
+        self, document_id: uuid.UUID, generation: int, delay: float | None = None, *, priority: int = 0
+    ) -> None:
+        await anyio.to_thread.run_sync(lambda: self.enqueue_ocr_sync(document_id, generation, delay, priority=priority))
 
     async def pending(self) -> int:
         return await anyio.to_thread.run_sync(self.huey.pending_count)
