@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, status
@@ -48,9 +49,10 @@ async def _queue_status(queue: Queue) -> dict[str, Any]:
 
 
 async def _worker_status(state: Any) -> dict[str, Any]:
-    """Alive: a worker's heartbeat is fresh (and, in embedded mode, this server's child runs)."""
+    """Alive: a worker's heartbeat is fresh (in embedded mode: this server's child runs, and a
+    heartbeat came since it started, not only from the one it replaced)."""
     embedded: EmbeddedWorker | None = getattr(state, "embedded_worker", None)
-    supervised = embedded is not None and embedded.settings.embedded_worker and not embedded.settings.queue_url
+    supervised = embedded is not None and embedded.enabled
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT_S):
             report = await worker_status(db=state.db, now=utcnow(), interval=state.settings.worker_heartbeat_seconds)
@@ -60,7 +62,9 @@ async def _worker_status(state: Any) -> dict[str, Any]:
     if supervised:
         assert embedded is not None
         report["embedded"] = embedded.status()
-        if not embedded.running:
+        last = report["last_heartbeat_at"]
+        started = embedded.started_at
+        if not embedded.running or last is None or (started and datetime.fromisoformat(last) < started):
             report.update(status="down", alive=False)
     # A worker is expected when this server runs one, or once jobs wait for one.
     report["expected"] = supervised or report["jobs_waiting"] > 0

@@ -57,8 +57,8 @@ def _serve(conn: Connection, tessdata: str) -> None:
                 conn.send(("error", f"Tesseract failed on this page: {exc}"))
             finally:
                 api.Clear()
-    except (EOFError, KeyboardInterrupt):
-        return
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        return  # the worker is gone (stopped, or killed under a page): nobody to answer
     finally:
         api.End()
 

@@ -12,9 +12,11 @@ import logging
 import subprocess
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 from app.core.config import Settings
+from app.models.base import utcnow
 from app.worker.consumer import start_embedded_worker, stop_embedded_worker
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,8 @@ class EmbeddedWorker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.restarts = 0
+        self.enabled = False  # whether this server runs an embedded worker at all
+        self.started_at: datetime | None = None  # when the current child was started
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -39,7 +43,7 @@ class EmbeddedWorker:
         process = start_embedded_worker(self.settings)
         if process is None:
             return False
-        self._process = process
+        self.enabled, self._process, self.started_at = True, process, utcnow()
         self._watcher = threading.Thread(target=self._watch, name="embedded-worker-watch", daemon=True)
         self._watcher.start()
         return True
@@ -80,5 +84,5 @@ class EmbeddedWorker:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                self._process = start_embedded_worker(self.settings)
+                self._process, self.started_at = start_embedded_worker(self.settings), utcnow()
                 self.restarts += 1
