@@ -169,3 +169,22 @@ def test_a_recovered_job_goes_ahead_of_later_uploads_on_sqlite(settings: Setting
 
 def test_a_recovered_job_goes_ahead_of_later_uploads_on_redis(settings: Settings, redis_url: str) -> None:
     queue_ahead_test(Queue(settings.model_copy(update={"queue_url": redis_url})))
+
+
+async def test_a_job_whose_message_went_with_a_dead_worker_is_sent_again(
+    app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps
+) -> None:
+    queue: Queue = app.state.queue
+    taken, waiting = [(await upload(client, page_png(ENGLISH_LETTER[:1])[0]))["id"] for _ in range(2)]
+    # A worker took the first message off the queue and was killed before it claimed the job.
+    assert queue.huey.dequeue().args[0] == taken  # type: ignore[union-attr]
+    dead = WorkerIdentity(pid=exited_pid())
+    async with app.state.db.unit_of_work() as session:
+        session.add(Worker(id=dead.id, host=dead.host, pid=dead.pid, started_at=utcnow(), heartbeat_at=utcnow()))
+    deps.held = queue.held_ocr_runs
+
+    assert await beat_and_take_back(deps, WorkerIdentity(), started_at=utcnow()) == 1
+
+    assert deps.enqueue == [(uuid.UUID(taken), 1, None)]  # the other one's message is still there
+    assert deps.enqueue.priorities == [RECOVERED_PRIORITY]
+    assert await queue.held_ocr_runs() == {(uuid.UUID(waiting), 1)}

@@ -290,6 +290,19 @@ async def take_back_jobs(*, session: AsyncSession, worker_ids: list[str], now: d
     return [(row.document_id, row.generation) for row in await session.execute(stmt)]
 
 
+async def list_queued(
+    *, session: AsyncSession, queued_before: datetime, limit: int = 1000
+) -> list[tuple[uuid.UUID, int]]:
+    """Queued jobs (id, generation), oldest first."""
+    stmt = (
+        select(OcrJob.document_id, OcrJob.generation)
+        .where(OcrJob.status == "queued", OcrJob.queued_at < queued_before)
+        .order_by(OcrJob.queued_at)
+        .limit(limit)
+    )
+    return [(row.document_id, row.generation) for row in await session.execute(stmt)]
+
+
 async def count_queued(*, session: AsyncSession) -> int:
     """OCR jobs waiting for a worker."""
     return await session.scalar(select(func.count()).select_from(OcrJob).where(OcrJob.status == "queued")) or 0

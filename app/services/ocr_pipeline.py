@@ -62,6 +62,8 @@ class OcrDeps:
     clock: Callable[[], datetime]
     # The `workers` row of the consumer running the jobs (None: run in-process, as tests do).
     worker_id: str | None = None
+    # The OCR runs the queue holds, waiting or scheduled (app.worker.queue.Queue.held_ocr_runs).
+    held: Callable[[], Awaitable[set[tuple[uuid.UUID, int]]]] | None = None
 
     @property
     def lease(self) -> timedelta:

@@ -78,7 +78,25 @@ async def beat_and_take_back(deps: OcrDeps, me: WorkerIdentity, *, started_at: d
         log.warning("ocr.take_back document_id=%s generation=%d (its worker is gone)", document_id, generation)
         await deps.enqueue(document_id, generation, None, priority=RECOVERED_PRIORITY)
     log.info("workers gone: %s", ", ".join(gone))
-    return len(taken)
+    return len(taken) + await _resend_lost(deps, now=now)
+
+
+async def _resend_lost(deps: OcrDeps, *, now: datetime) -> int:
+    """Queue again the queued jobs whose message is no longer in the queue: a worker killed
+    after taking a message and before claiming its job took the message with it. (A job sent
+    twice is harmless: its second claim finds it taken.)"""
+    if deps.held is None:
+        return 0
+    async with deps.db.unit_of_work(write=False) as session:
+        queued = await ocr_crud.list_queued(session=session, queued_before=now)
+    held = await deps.held()
+    lost = [run for run in queued if run not in held]
+    for document_id, generation in lost:
+        log.warning(
+            "ocr.resend document_id=%s generation=%d (its message went with a dead worker)", document_id, generation
+        )
+        await deps.enqueue(document_id, generation, None, priority=RECOVERED_PRIORITY)
+    return len(lost)
 
 
 async def leave(db: Database, me: WorkerIdentity) -> None:

@@ -68,6 +68,7 @@ class WorkerContext:
             enqueue=self.queue.enqueue_ocr,
             clock=utcnow,
             worker_id=_identity.id if _identity is not None else None,
+            held=self.queue.held_ocr_runs,
         )
 
 

@@ -87,5 +87,16 @@ class Queue:
     ) -> None:
         await anyio.to_thread.run_sync(lambda: self.enqueue_ocr_sync(document_id, generation, delay, priority=priority))
 
+    def _held_ocr_runs_sync(self) -> set[tuple[uuid.UUID, int]]:
+        held = set()
+        for task in [*self.huey.pending(), *self.huey.scheduled()]:
+            if task.name == self.run_ocr.name:
+                held.add((uuid.UUID(task.args[0]), int(task.args[1])))
+        return held
+
+    async def held_ocr_runs(self) -> set[tuple[uuid.UUID, int]]:
+        """The OCR runs waiting in the queue or scheduled for later: (document id, generation)."""
+        return await anyio.to_thread.run_sync(self._held_ocr_runs_sync)
+
     async def pending(self) -> int:
         return await anyio.to_thread.run_sync(self.huey.pending_count)
