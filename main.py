@@ -41,8 +41,8 @@ from app.services.ingest import MULTIPART_OVERHEAD
 from app.services.sessions import SessionPolicy
 from app.services.throttle import AuthThrottle
 from app.storage import storage_from_settings
-from app.worker.consumer import start_embedded_worker, stop_embedded_worker
 from app.worker.queue import Queue
+from app.worker.supervisor import EmbeddedWorker
 
 log = logging.getLogger("lekhamudra")
 UPLOAD_PATH = "/api/v1/documents/upload"
@@ -83,7 +83,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
             log.info(upgrade_report(*await anyio.to_thread.run_sync(upgrade_to_head, settings)))
         else:
             await refuse_schema_not_at_head(app.state.db)
-        worker = start_embedded_worker(settings)
+        worker = app.state.embedded_worker = EmbeddedWorker(settings)
+        embedded = worker.start()
         # Everything made while starting (modules, routes, models) lives as long as the process:
         # out of the collector's sight, a full collection no longer walks it mid-request.
         gc.collect()
@@ -94,13 +95,13 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
             app.state.db.engine.dialect.name,
             app.state.storage.kind,
             app.state.queue.kind,
-            worker is not None,
+            embedded,
         )
         try:
             yield
         finally:
             gc.unfreeze()  # an app that stops (in tests, many per process) can be collected again
-            await anyio.to_thread.run_sync(stop_embedded_worker, worker)
+            await anyio.to_thread.run_sync(worker.stop)
             await app.state.queue.close()
             await app.state.db.dispose()
 

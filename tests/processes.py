@@ -84,6 +84,7 @@ class Service:
 
     def __init__(self, args: list[str], *, env: dict[str, str], cwd: Path, log_path: Path) -> None:
         self.log_path = log_path
+        self.env = env
         with log_path.open("ab") as log:
             # --project, and a cwd outside the checkout: a developer's .env there must not apply.
             self.process = subprocess.Popen(
@@ -175,7 +176,7 @@ def serving(tmp_path: Path, *args: str, **settings: str) -> Iterator[tuple[str, 
         if _TEST_DATABASE_URL.startswith("postgres"):
             settings = {"DATABASE_URL": stack.enter_context(postgres_database(data_dir)), **settings}
         port = free_port()
-        env = clean_env(DATA_DIR=str(data_dir), EMBEDDED_WORKER="false", **settings)
+        env = clean_env(**{"DATA_DIR": str(data_dir), "EMBEDDED_WORKER": "false", **settings})
         service = Service(["serve", "--port", str(port), *args], env=env, cwd=tmp_path, log_path=tmp_path / "serve.log")
         stack.callback(service.stop, signal.SIGINT, timeout=15)
         url = f"http://127.0.0.1:{port}"
@@ -286,4 +287,5 @@ def redis_available() -> bool:
 def idle_redis_consumers(client: redis.Redis) -> int:
     """Connections to our db blocked waiting for a task: one per idle Huey worker."""
     db = client.connection_pool.connection_kwargs.get("db", 0)
-    return sum(1 for c in client.client_list() if c.get("cmd") == "brpop" and int(c.get("db", -1)) == db)
+    waiting = ("brpop", "bzpopmin")  # a list queue, a priority queue (a sorted set)
+    return sum(1 for c in client.client_list() if c.get("cmd") in waiting and int(c.get("db", -1)) == db)

@@ -17,6 +17,8 @@ from app.db.migrate import alembic_config, head_revision, short, upgrade_to_head
 from main import create_app
 from tests.conftest import make_settings
 from tests.databases import fresh_database, is_postgres
+from tests.ocr.pages import ENGLISH_LETTER, render_page
+from tests.processes import png_bytes
 
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nope"  # nothing listens on port 1
 STRANGER = ("203.0.113.7", 40000)  # a client that is not on loopback
@@ -65,7 +67,7 @@ async def test_with_a_metrics_token_only_its_bearer_sees_the_components(app: Fas
         loopback = await local.get("/health")
 
     assert bearer.status_code == 200
-    assert set(bearer.json()["components"]) == {"database", "storage", "queue", "ocr", "disk"}
+    assert set(bearer.json()["components"]) == {"database", "storage", "queue", "ocr", "disk", "worker"}
     assert wrong.json() == loopback.json() == {"status": "ok"}
 
 
@@ -158,3 +160,29 @@ async def test_health_reports_a_schema_behind_the_code(tmp_path: Path, own_datab
     assert database["status"] == "schema_mismatch"
     assert database["schema"] == previous
     assert database["reason"] == f"database schema is at {previous}, the code needs {head}: run `lekhamudra db upgrade`"
+
+
+@pytest.mark.usefixtures("alice")
+async def test_health_is_degraded_not_down_while_uploads_wait_for_a_worker_that_is_not_there(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    before = (await client.get("/health")).json()
+    uploaded = await client.post("/api/v1/documents/upload", files={"file": ("scan.png", png_page())})
+    assert uploaded.status_code == 202, uploaded.text
+    response = await client.get("/health")
+
+    assert before["status"] == "ok"  # no worker, but nothing waits for one
+    assert response.status_code == 200  # the API serves: not a readiness failure
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["components"]["worker"] == {
+        "status": "down",
+        "alive": False,
+        "last_heartbeat_at": None,
+        "jobs_waiting": 1,
+        "expected": True,
+    }
+
+
+def png_page() -> bytes:
+    return png_bytes(render_page(ENGLISH_LETTER[:1])[0])

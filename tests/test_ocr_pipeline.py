@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +20,7 @@ from sqlalchemy import func, select, update
 from app.models import OcrJob, OcrPage
 from app.models.base import utcnow
 from app.ocr import OcrEngine
-from app.services.ocr_pipeline import OcrDeps, reap_stalled_jobs, run_ocr_job
+from app.services.ocr_pipeline import RECOVERED_PRIORITY, OcrDeps, reap_stalled_jobs, run_ocr_job
 from app.storage import StorageUnavailable
 from tests.ocr.pages import ENGLISH_LETTER, NEPALI_NOTICE, cer, render_page
 
@@ -28,8 +30,17 @@ DOCS = "/api/v1/documents"
 
 
 class Enqueued(list):
-    async def __call__(self, document_id: uuid.UUID, generation: int, delay: float | None) -> None:
+    """What the job sent to the queue: (document, generation, delay), and each one's priority."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.priorities: list[int] = []
+
+    async def __call__(
+        self, document_id: uuid.UUID, generation: int, delay: float | None, *, priority: int = 0
+    ) -> None:
         self.append((document_id, generation, delay))
+        self.priorities.append(priority)
 
 
 @pytest.fixture
@@ -275,13 +286,18 @@ async def test_reaper_requeues_a_job_whose_worker_died(app: FastAPI, client: htt
     doc = await upload(client, page_png(ENGLISH_LETTER[:1])[0])
     async with app.state.db.engine.begin() as conn:
         await conn.execute(
-            update(OcrJob).values(status="processing", attempts=1, lease_expires_at=utcnow() - timedelta(seconds=1))
+            update(OcrJob).values(
+                status="processing", attempts=1, claims=1, lease_expires_at=utcnow() - timedelta(seconds=1)
+            )
         )
 
     assert await reap_stalled_jobs(deps) == 1
     assert deps.enqueue == [(uuid.UUID(doc["id"]), 1, None)]
+    assert deps.enqueue.priorities == [RECOVERED_PRIORITY]
     assert await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) == "done"
-    assert (await job_row(app, doc)).attempts == 2
+    job = await job_row(app, doc)
+    # The run cut short by its worker's death was not an attempt of the file.
+    assert (job.attempts, job.claims, job.crashes) == (1, 2, 0)
 
 
 async def test_reaper_leaves_a_job_whose_lease_is_live(app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps) -> None:
@@ -334,7 +350,7 @@ async def test_a_worker_whose_lease_was_taken_over_can_no_longer_write(
         takeover = await ocr_crud.claim_job(
             session=session, document_id=document_id, generation=1, now=now + timedelta(seconds=6), lease=deps.lease
         )
-    assert stalled is not None and takeover is not None and takeover.attempts == 2
+    assert stalled is not None and takeover is not None and takeover.claims == 2
 
     page = OcrPage(
         document_id=document_id, number=1, text="late", confidence=1, source="ocr", engine="x", languages="eng"
@@ -357,3 +373,95 @@ async def test_ocr_text_is_searchable_and_a_hit_names_its_page(client: httpx.Asy
     assert hit["document"]["id"] == doc["id"]
     assert hit["page"] == 2
     assert "<mark>" in hit["snippet"]
+
+
+# --- The engine process killed under a page --------------------------------------------------
+
+
+class _KillAfterSending:
+    """The engine's pipe, SIGKILLing the engine process as soon as a page's pixels are sent."""
+
+    def __init__(self, conn: Any, engine: KillingEngine) -> None:
+        self._conn, self._engine = conn, engine
+
+    def send_bytes(self, data: bytes) -> None:
+        self._conn.send_bytes(data)
+        engine = self._engine
+        engine.pages_sent += 1
+        if engine.pages_sent > engine.spare and engine.kills_left > 0:
+            engine.kills_left -= 1
+            os.kill(engine.pid, signal.SIGKILL)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+class KillingEngine(OcrEngine):
+    """The real engine, whose Tesseract process is killed (SIGKILL) under a page `kills` times,
+    after reading `spare` pages."""
+
+    def __init__(self, tessdata: Path, *, kills: int, spare: int = 0) -> None:
+        super().__init__(tessdata, page_timeout=60)
+        self.kills_left, self.spare, self.pages_sent = kills, spare, 0
+
+    def _ready(self, languages: str) -> Any:
+        return _KillAfterSending(super()._ready(languages), self)
+
+
+async def test_an_engine_killed_mid_page_is_retried_not_failed(
+    app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps, tessdata: Path
+) -> None:
+    doc = await upload(client, page_png(ENGLISH_LETTER[:1])[0], languages="eng")
+    with KillingEngine(tessdata, kills=1) as killing:
+        deps.engine = lambda: killing
+        first = await run_ocr_job(deps, uuid.UUID(doc["id"]), 1)
+        queued = await ocr_of(client, doc)
+        second = await run_ocr_job(deps, uuid.UUID(doc["id"]), 1)
+
+    assert (first, second) == ("crashed", "done")
+    assert queued["status"] == "queued"
+    assert "engine process died" in queued["error"]
+    # Queued again at once, ahead of newer uploads.
+    assert deps.enqueue == [(uuid.UUID(doc["id"]), 1, None)]
+    assert deps.enqueue.priorities == [RECOVERED_PRIORITY]
+    ocr = await ocr_of(client, doc)
+    assert (ocr["status"], ocr["error"], [p["number"] for p in ocr["pages"]]) == ("done", None, [1])
+    job = await job_row(app, doc)
+    assert (job.attempts, job.crashes) == (1, 0)
+
+
+async def test_a_file_that_kills_the_engine_every_time_fails_saying_so(
+    app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps, tessdata: Path
+) -> None:
+    doc = await upload(client, page_png(ENGLISH_LETTER[:1])[0], languages="eng")
+    with KillingEngine(tessdata, kills=100) as killing:
+        deps.engine = lambda: killing
+        outcomes = [await run_ocr_job(deps, uuid.UUID(doc["id"]), 1) for _ in range(3)]
+
+    max_crashes = app.state.settings.ocr_max_crashes
+    assert outcomes == ["crashed"] * (max_crashes - 1) + ["failed"]
+    ocr = await ocr_of(client, doc)
+    assert ocr["status"] == "failed"
+    assert ocr["error"] == f"the OCR engine stopped {max_crashes} times while reading this file"
+    # The runs cut short were not attempts; the one that failed the file is its only one.
+    assert (await job_row(app, doc)).attempts == 1
+
+
+async def test_a_page_saved_between_crashes_starts_their_count_again(
+    app: FastAPI, client: httpx.AsyncClient, deps: OcrDeps, tessdata: Path
+) -> None:
+    content, _ = pages_pdf(ENGLISH_LETTER[:1], ENGLISH_LETTER[1:2], ENGLISH_LETTER[2:3], ENGLISH_LETTER[3:4])
+    doc = await upload(client, content, "letter.pdf", languages="eng")
+    outcomes = []
+    for _ in range(8):
+        with KillingEngine(tessdata, kills=1, spare=1) as killing:  # reads one page, dies under the next
+            deps.engine = lambda: killing
+            outcomes.append(await run_ocr_job(deps, uuid.UUID(doc["id"]), 1))
+        if outcomes[-1] != "crashed":
+            break
+
+    assert outcomes == ["crashed", "crashed", "crashed", "done"]
+    ocr = await ocr_of(client, doc)
+    assert (ocr["status"], [p["number"] for p in ocr["pages"]]) == ("done", [1, 2, 3, 4])
+    job = await job_row(app, doc)
+    assert (job.attempts, job.crashes) == (1, 0)

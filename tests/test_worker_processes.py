@@ -7,12 +7,14 @@ workers share a Redis queue; an upload queued while no worker runs is done when 
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import sqlite3
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +29,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from app.core.config import Settings
+from app.db.session import Database
 from app.models import OcrJob, OcrPage
 from app.models.base import utcnow
 from main import create_app
@@ -41,6 +44,7 @@ from tests.processes import (
     png_bytes,
     redis_client,
     run_cli,
+    serving,
     tiff_bytes,
     wait_for,
     wait_until_serving,
@@ -298,7 +302,7 @@ async def test_killed_worker_loses_nothing(deploy: Deploy) -> None:
     assert ocr["status"] == "done", f"{ocr['error']}\n{second.log()}"
     assert (ocr["pages_total"], ocr["pages_done"]) == (count, count)
     assert [row.number for row in rows] == list(range(1, count + 1))
-    assert job.attempts == 2
+    assert (job.attempts, job.claims) == (1, 2)  # the killed run was not an attempt of the file
     for page in ocr["pages"]:
         assert marker(page["number"]) in squeezed(page["text"])
         assert squeezed(document["content"]).count(marker(page["number"])) == 1
@@ -506,3 +510,146 @@ def test_several_server_workers_share_one_embedded_consumer(tmp_path: Path) -> N
     wait_for(lambda: not embedded_workers_of(data_dir) or None, within=30, what="the embedded workers to stop")
     # The waiting one was stopped while it waited for the lock: it says nothing.
     assert "Traceback" not in service.log(), service.log()
+
+
+# --- The embedded worker, supervised: killed, restarted, its job taken back ---------------------
+
+
+@asynccontextmanager
+async def database_of(service: Service) -> AsyncIterator[Database]:
+    """The database a running `lekhamudra serve` uses, opened from this process."""
+    env = service.env
+    data_dir, database_url = Path(env["DATA_DIR"]), env.get("DATABASE_URL")
+    settings = Settings(_env_file=None, env="test", data_dir=data_dir, database_url=database_url)  # type: ignore[call-arg]
+    db = Database(settings.sqlalchemy_url, pool_size=1, driver_pool_size=1, busy_timeout_ms=10_000)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+async def job_in(db: Database, document_id: str) -> OcrJob:
+    async with db.unit_of_work(write=False) as session:
+        job = await session.get(OcrJob, uuid.UUID(document_id))
+        assert job is not None
+        return job
+
+
+async def page_rows_in(db: Database, document_id: str) -> list[OcrPage]:
+    async with db.unit_of_work(write=False) as session:
+        stmt = select(OcrPage).where(OcrPage.document_id == uuid.UUID(document_id)).order_by(OcrPage.number)
+        return list((await session.scalars(stmt)).all())
+
+
+def worker_health(base_url: str) -> dict[str, Any]:
+    """/health's worker component, as an operator (a loopback client) sees it."""
+    return httpx.get(f"{base_url}/health", timeout=10).json()["components"]["worker"]
+
+
+def consumer_pid(base_url: str, previous: int | None = None) -> int | None:
+    """The embedded worker's pid once it is up and beating (and is not `previous`)."""
+    worker = worker_health(base_url)
+    pid = worker.get("embedded", {}).get("pid")
+    return pid if worker["alive"] and pid != previous else None
+
+
+@contextmanager
+def sign_up(base_url: str) -> Iterator[httpx.Client]:
+    """A browser signed in to a new account."""
+    with httpx.Client(base_url=base_url, timeout=30) as browser:
+        response = browser.post("/api/v1/auth/signup", json={"email": unique_email("sup"), "password": PASSWORD})
+        assert response.status_code == 201, response.text
+        yield browser
+
+
+def ocr_finished(browser: httpx.Client, document_id: str, service: Service, *, within: float) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        ocr = browser.get(f"{DOCS}/{document_id}/ocr").json()
+        return ocr if ocr["status"] in FINISHED else None
+
+    return wait_for(finished, within=within, what=lambda: f"OCR of {document_id}\n{service.log()}", interval=0.3)
+
+
+def test_a_killed_embedded_worker_is_restarted_and_does_the_next_upload(tmp_path: Path) -> None:
+    with serving(tmp_path, EMBEDDED_WORKER="true") as (base_url, service), sign_up(base_url) as browser:
+        first = wait_for(lambda: consumer_pid(base_url), within=60, what=lambda: "a beating worker\n" + service.log())
+        os.kill(first, signal.SIGKILL)
+        killed_at = utcnow()
+
+        second = wait_for(
+            lambda: consumer_pid(base_url, previous=first), within=60, what=lambda: "a new worker\n" + service.log()
+        )
+        page, _ = render_page(ENGLISH_LETTER[:2])
+        uploaded = browser.post(UPLOAD, files={"file": ("letter.png", png_bytes(page))}, data={"languages": "eng"})
+        assert uploaded.status_code == 202, uploaded.text
+        ocr = ocr_finished(browser, uploaded.json()["id"], service, within=90)
+        worker = worker_health(base_url)
+        status = httpx.get(f"{base_url}/health", timeout=10).json()["status"]
+
+        assert service.is_running()  # the server was never restarted
+        assert ocr["status"] == "done", ocr["error"]
+        assert second != first
+        assert not psutil.pid_exists(first)  # reaped: no zombie left behind
+        assert (worker["alive"], worker["embedded"]["restarts"], worker["jobs_waiting"]) == (True, 1, 0)
+        assert datetime.fromisoformat(worker["last_heartbeat_at"]) > killed_at
+        assert status == "ok"
+        assert f"embedded worker pid={first} exited" in service.log()
+
+
+def test_a_worker_killed_three_times_during_a_job_finishes_it_ahead_of_later_uploads(tmp_path: Path) -> None:
+    count = 5
+    with serving(tmp_path, EMBEDDED_WORKER="true") as (base_url, service), sign_up(base_url) as browser:
+        wait_for(lambda: consumer_pid(base_url), within=60, what=lambda: "a beating worker\n" + service.log())
+        bundle = browser.post(UPLOAD, files={"file": ("bundle.tiff", tiff_bytes(named_pages(count)))})
+        assert bundle.status_code == 202, bundle.text
+        document_id = bundle.json()["id"]
+        later = []
+        for number in range(2):
+            page, _ = render_page(ENGLISH_LETTER[number : number + 1])
+            response = browser.post(UPLOAD, files={"file": (f"later-{number}.png", png_bytes(page))})
+            later.append(response.json()["id"])
+
+        saved: dict[int, datetime] = {}  # page -> when it was saved, as seen after each kill
+        done_at_kill = 0
+        for _ in range(3):
+
+            def progressed(after: int = done_at_kill) -> dict[str, Any] | None:
+                ocr = browser.get(f"{DOCS}/{document_id}/ocr").json()
+                return ocr if ocr["status"] == "processing" and ocr["pages_done"] > after else None
+
+            wait_for(progressed, within=120, what=lambda: "a page more\n" + service.log(), interval=0.1)
+            pid = worker_health(base_url)["embedded"]["pid"]
+            os.kill(pid, signal.SIGKILL)
+            rows = asyncio.run(_page_rows(service, document_id))
+            done_at_kill = len(rows)
+            saved.update({row.number: row.created_at for row in rows})
+            wait_for(lambda p=pid: consumer_pid(base_url, previous=p), within=60, what="the worker's restart")
+
+        ocr = ocr_finished(browser, document_id, service, within=180)
+        others = [ocr_finished(browser, other, service, within=120) for other in later]
+        document = browser.get(f"{DOCS}/{document_id}").json()
+        rows = asyncio.run(_page_rows(service, document_id))
+        job = asyncio.run(_job(service, document_id))
+
+    assert ocr["status"] == "done", ocr["error"]
+    assert (ocr["pages_total"], ocr["pages_done"]) == (count, count)
+    assert [row.number for row in rows] == list(range(1, count + 1))
+    # Each page read once: a page saved before a kill was never read (and saved) again.
+    assert {row.number: row.created_at for row in rows if row.number in saved} == saved
+    for number in range(1, count + 1):
+        assert squeezed(document["content"]).count(marker(number)) == 1
+    # Three kills were no attempt of the file, and pages came between them.
+    assert (job.attempts, job.crashes) == (1, 0)
+    # Taken back at the head of the queue: done before the uploads made after it were started.
+    assert all(other["status"] == "done" for other in others)
+    assert all(datetime.fromisoformat(ocr["finished_at"]) <= datetime.fromisoformat(o["started_at"]) for o in others)
+
+
+async def _page_rows(service: Service, document_id: str) -> list[OcrPage]:
+    async with database_of(service) as db:
+        return await page_rows_in(db, document_id)
+
+
+async def _job(service: Service, document_id: str) -> OcrJob:
+    async with database_of(service) as db:
+        return await job_in(db, document_id)

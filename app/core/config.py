@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     ocr_lease_seconds: int = Field(default=300, ge=5)
     ocr_max_attempts: int = Field(default=3, ge=1, le=10)
+    # A file whose run is cut short this many times (worker or engine died) with no page saved
+    # between is failed: it is what kills them.
+    ocr_max_crashes: int = Field(default=3, ge=1, le=20)
+    # How often each worker writes its heartbeat; three missed ones and its jobs are taken back.
+    worker_heartbeat_seconds: float = Field(default=5.0, ge=0.5, le=60)
 
     # OCR
     tessdata_prefix: Path | None = None

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crud.document import add_version
@@ -29,6 +29,8 @@ class ClaimedJob:
     generation: int
     languages: str
     attempts: int
+    claims: int
+    crashes: int
     pages_done: int
     storage_key: str
     content_type: str
@@ -132,24 +134,34 @@ async def restart_job(
 
 
 async def claim_job(
-    *, session: AsyncSession, document_id: uuid.UUID, generation: int, now: datetime, lease: timedelta
+    *,
+    session: AsyncSession,
+    document_id: uuid.UUID,
+    generation: int,
+    now: datetime,
+    lease: timedelta,
+    worker_id: str | None = None,
 ) -> ClaimedJob | None:
-    """Take a queued job, or one whose worker's lease ran out; None if someone else has it."""
-    claimable = or_(
-        OcrJob.status == "queued",
-        (OcrJob.status == "processing") & (OcrJob.lease_expires_at < now),
-    )
+    """Take a queued job, or one whose worker's lease ran out; None if someone else has it.
+
+    A queued job's claim is an attempt; taking over a run whose lease ran out is not (its worker
+    died or hung: the file did not fail), it is a crash of that run."""
+    was_processing = OcrJob.status == "processing"
+    claimable = or_(OcrJob.status == "queued", was_processing & (OcrJob.lease_expires_at < now))
     stmt = (
         update(OcrJob)
         .where(OcrJob.document_id == document_id, OcrJob.generation == generation, claimable)
         .values(
             status="processing",
-            attempts=OcrJob.attempts + 1,
+            claims=OcrJob.claims + 1,
+            attempts=OcrJob.attempts + case((was_processing, 0), else_=1),
+            crashes=OcrJob.crashes + case((was_processing, 1), else_=0),
+            worker_id=worker_id,
             started_at=now,
             finished_at=None,
             lease_expires_at=now + lease,
         )
-        .returning(OcrJob.languages, OcrJob.attempts, OcrJob.pages_done)
+        .returning(OcrJob.languages, OcrJob.attempts, OcrJob.claims, OcrJob.crashes, OcrJob.pages_done)
     )
     row = (await session.execute(stmt)).first()
     if row is None:
@@ -162,6 +174,8 @@ async def claim_job(
         generation=generation,
         languages=row.languages,
         attempts=row.attempts,
+        claims=row.claims,
+        crashes=row.crashes,
         pages_done=row.pages_done,
         storage_key=file.storage_key,
         content_type=file.content_type,
@@ -169,12 +183,12 @@ async def claim_job(
 
 
 def _owned(job: ClaimedJob) -> ColumnElement[bool]:
-    """Still this claim's job: same run, still processing, and not taken over since (`attempts`
+    """Still this claim's job: same run, still processing, and not taken over since (`claims`
     goes up with every claim, so a worker that stalled past its lease cannot write any more)."""
     return (
         (OcrJob.document_id == job.document_id)
         & (OcrJob.generation == job.generation)
-        & (OcrJob.attempts == job.attempts)
+        & (OcrJob.claims == job.claims)
         & (OcrJob.status == "processing")
     )
 
@@ -185,8 +199,11 @@ async def set_pages_total(*, session: AsyncSession, job: ClaimedJob, pages_total
 
 
 async def store_page(*, session: AsyncSession, job: ClaimedJob, page: OcrPage, now: datetime, lease: timedelta) -> bool:
-    """Save one page and renew the lease; False if the job is no longer this claim's."""
-    statement = update(OcrJob).where(_owned(job)).values(pages_done=page.number, lease_expires_at=now + lease)
+    """Save one page and renew the lease; False if the job is no longer this claim's. A page saved
+    is progress: the crashes before it were not this file's doing, and the count starts again."""
+    statement = (
+        update(OcrJob).where(_owned(job)).values(pages_done=page.number, crashes=0, lease_expires_at=now + lease)
+    )
     if await rows_changed(session=session, statement=statement) != 1:
         return False
     # Delete-then-insert keeps a page written twice (a job run again) to one row, on both databases.
@@ -236,8 +253,59 @@ async def fail_job(*, session: AsyncSession, job: ClaimedJob, error: str, now: d
 
 
 async def release_for_retry(*, session: AsyncSession, job: ClaimedJob, error: str) -> bool:
-    statement = update(OcrJob).where(_owned(job)).values(status="queued", error=error[:2000], lease_expires_at=None)
+    statement = (
+        update(OcrJob)
+        .where(_owned(job))
+        .values(status="queued", error=error[:2000], lease_expires_at=None, worker_id=None)
+    )
     return await rows_changed(session=session, statement=statement) == 1
+
+
+# A run cut short by its worker or engine dying: queued again, its attempt given back, one more crash.
+_CRASHED = {
+    "status": "queued",
+    "attempts": OcrJob.attempts - 1,
+    "crashes": OcrJob.crashes + 1,
+    "lease_expires_at": None,
+    "worker_id": None,
+}
+
+
+async def release_after_crash(*, session: AsyncSession, job: ClaimedJob, error: str, now: datetime) -> bool:
+    """Queue again a run whose engine died under it: not an attempt of the file, one more crash."""
+    statement = update(OcrJob).where(_owned(job)).values(**_CRASHED, error=error[:2000], queued_at=now)
+    return await rows_changed(session=session, statement=statement) == 1
+
+
+async def take_back_jobs(*, session: AsyncSession, worker_ids: list[str], now: datetime) -> list[tuple[uuid.UUID, int]]:
+    """Queue again the jobs that the given (dead) workers held, as crashes; their (id, generation)."""
+    if not worker_ids:
+        return []
+    stmt = (
+        update(OcrJob)
+        .where(OcrJob.status == "processing", OcrJob.worker_id.in_(worker_ids))
+        .values(**_CRASHED, queued_at=now)
+        .returning(OcrJob.document_id, OcrJob.generation)
+    )
+    return [(row.document_id, row.generation) for row in await session.execute(stmt)]
+
+
+async def list_queued(
+    *, session: AsyncSession, queued_before: datetime, limit: int = 1000
+) -> list[tuple[uuid.UUID, int]]:
+    """Queued jobs (id, generation), oldest first."""
+    stmt = (
+        select(OcrJob.document_id, OcrJob.generation)
+        .where(OcrJob.status == "queued", OcrJob.queued_at < queued_before)
+        .order_by(OcrJob.queued_at)
+        .limit(limit)
+    )
+    return [(row.document_id, row.generation) for row in await session.execute(stmt)]
+
+
+async def count_queued(*, session: AsyncSession) -> int:
+    """OCR jobs waiting for a worker."""
+    return await session.scalar(select(func.count()).select_from(OcrJob).where(OcrJob.status == "queued")) or 0
 
 
 async def find_stalled_jobs(

@@ -3,7 +3,7 @@
 from app.models.base import Base
 from app.models.document import Document
 from app.models.idempotency import IdempotencyKey
-from app.models.ocr import DocumentFile, OcrJob, OcrPage, PeriodicRun
+from app.models.ocr import DocumentFile, OcrJob, OcrPage, PeriodicRun, Worker
 from app.models.session import Session
 from app.models.sharing import AuditEvent, DocumentRecent, DocumentShare, DocumentStar, DocumentVersion, ShareLink
 from app.models.user import User
@@ -24,4 +24,5 @@ __all__ = [
     "Session",
     "ShareLink",
     "User",
+    "Worker",
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
@@ -38,7 +38,15 @@ class OcrJob(Base):
     generation: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(20), default="queued")
     languages: Mapped[str] = mapped_column(String(64))
+    # Runs counted against the file: those that ended, in a result or in an error the file caused.
+    # A run cut short by its worker or engine dying is not one of them; it counts in `crashes`.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Every claim, counted: the claim's token (a worker whose run was taken over can no longer write).
+    claims: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Runs cut short by a dead worker or engine since the last page was saved (a page resets it).
+    crashes: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The worker (`workers.id`) holding the current claim.
+    worker_id: Mapped[str | None] = mapped_column(String(36))
     error: Mapped[str | None] = mapped_column(Text)
     base_version: Mapped[int] = mapped_column(Integer)
     pages_total: Mapped[int | None] = mapped_column(Integer)
@@ -63,6 +71,19 @@ class OcrPage(Base):
     engine: Mapped[str] = mapped_column(String(64))
     languages: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Worker(Base):
+    """A running queue consumer, as it reports itself: its row's heartbeat is renewed every few
+    seconds, and a stale one (or a pid gone from its host) means its jobs are taken back."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class PeriodicRun(Base):

@@ -9,7 +9,8 @@ The worker's face::
     OcrEngine(tessdata, page_timeout=)               clean_nepali(text) -> text
     flatten_photo(image) -> Flattened (the photo stage, run by read_pages on every OCR'd page)
 
-Errors: OcrError (permanent) and its subclass PageTimeout.
+Errors: OcrError (permanent) and its subclass PageTimeout; EngineDied (the engine process died
+under a page: retried, as a crash).
 """
 
 from app.ocr._engine import OcrEngine
@@ -18,11 +19,12 @@ from app.ocr._nepali import clean_nepali
 from app.ocr._pages import count_pages, read_pages
 from app.ocr._photo import Flattened, flatten_photo
 from app.ocr._tessdata import install_hint, installed_languages, tessdata_dir
-from app.ocr._types import DEFAULT_LANGUAGES, SUPPORTED_MEDIA_TYPES, OcrError, PageText, PageTimeout
+from app.ocr._types import DEFAULT_LANGUAGES, SUPPORTED_MEDIA_TYPES, EngineDied, OcrError, PageText, PageTimeout
 
 __all__ = [
     "DEFAULT_LANGUAGES",
     "SUPPORTED_MEDIA_TYPES",
+    "EngineDied",
     "Flattened",
     "OcrEngine",
     "OcrError",

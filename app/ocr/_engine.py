@@ -16,7 +16,7 @@ import tesserocr
 from PIL import Image
 
 from app.ocr._tessdata import validate_languages
-from app.ocr._types import OcrError, PageTimeout
+from app.ocr._types import EngineDied, OcrError, PageTimeout
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ def _serve(conn: Connection, tessdata: str) -> None:
                 conn.send(("error", f"Tesseract failed on this page: {exc}"))
             finally:
                 api.Clear()
-    except (EOFError, KeyboardInterrupt):
-        return
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        return  # the worker is gone (stopped, or killed under a page): nobody to answer
     finally:
         api.End()
 
@@ -99,8 +99,12 @@ class OcrEngine:
             image = image.convert("RGB")
         with self._lock:
             conn = self._ready(languages)
-            conn.send(("page", image.mode, image.size, int(dpi)))
-            conn.send_bytes(image.tobytes())
+            try:
+                conn.send(("page", image.mode, image.size, int(dpi)))
+                conn.send_bytes(image.tobytes())
+            except OSError as exc:  # it died since _ready found it alive
+                self._kill()
+                raise EngineDied("the OCR engine process died before reading this page") from exc
             if not conn.poll(self.page_timeout):
                 self._kill()
                 raise PageTimeout(f"OCR of the page took longer than {self.page_timeout:g} s")
@@ -126,7 +130,11 @@ class OcrEngine:
             self._start()
         assert self._conn is not None
         if languages != self._languages:
-            self._conn.send(("init", languages))
+            try:
+                self._conn.send(("init", languages))
+            except OSError as exc:
+                self._kill()
+                raise EngineDied("the OCR engine process died while loading its languages") from exc
             if not self._conn.poll(_START_TIMEOUT):
                 self._kill()
                 raise OcrError(f"Tesseract did not load {languages!r} within {_START_TIMEOUT:g} s")
@@ -153,7 +161,7 @@ class OcrEngine:
                 self._process.join(_STOP_TIMEOUT)
             code = self._process.exitcode if self._process is not None else None
             self._kill()
-            raise OcrError(f"the OCR engine process died while reading this page (exit code {code})") from exc
+            raise EngineDied(f"the OCR engine process died while reading this page (exit code {code})") from exc
         if reply[0] == "error":
             raise OcrError(reply[1])
         return reply

@@ -4,6 +4,7 @@ Errors::
 
     OcrError            permanent: the file or the setup is wrong, retrying will not help
     └── PageTimeout     one page took longer than the engine's per-page limit
+    EngineDied          the engine process died under a page: a crash, not the page's error
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ class OcrError(Exception):
 
 class PageTimeout(OcrError):
     """A page exceeded the per-page recognition time limit."""
+
+
+class EngineDied(Exception):
+    """The engine process died while it held a page (killed, out of memory, a crash inside
+    Tesseract). Not an answer about the page: the caller may try again, and bounds how often."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,13 +37,17 @@ class Enqueue(Protocol):
     """Send an OCR run to the queue (app.worker.queue.Queue.enqueue_ocr): what the use cases need
     of the queue, so that they do not depend on the worker."""
 
-    def __call__(self, document_id: uuid.UUID, generation: int, delay: float | None = None) -> Awaitable[None]: ...
+    def __call__(
+        self, document_id: uuid.UUID, generation: int, delay: float | None = None, *, priority: int = 0
+    ) -> Awaitable[None]: ...
 
 
 # Errors that may pass: the store or database was briefly unreachable. Anything in app.ocr.OcrError
 # (corrupt file, page limit, hung page, missing language data) fails the job at once.
 TRANSIENT_ERRORS = (StorageUnavailable, OperationalError, DBAPIError, ConnectionError, TimeoutError)
 REAP_INTERVAL_SECONDS = 60
+# Jobs queued again after their run was cut short go ahead of newer uploads: they had their turn.
+RECOVERED_PRIORITY = 10
 
 
 @dataclass
@@ -56,10 +60,18 @@ class OcrDeps:
     engine: Callable[[], ocr.OcrEngine]
     enqueue: Enqueue
     clock: Callable[[], datetime]
+    # The `workers` row of the consumer running the jobs (None: run in-process, as tests do).
+    worker_id: str | None = None
+    # The OCR runs the queue holds, waiting or scheduled (app.worker.queue.Queue.held_ocr_runs).
+    held: Callable[[], Awaitable[set[tuple[uuid.UUID, int]]]] | None = None
 
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.settings.ocr_lease_seconds)
+
+
+def crash_message(crashes: int) -> str:
+    return f"the OCR engine stopped {crashes} times while reading this file"
 
 
 def retry_delay(attempts: int) -> float:
@@ -71,16 +83,24 @@ async def run_ocr_job(deps: OcrDeps, document_id: uuid.UUID, generation: int) ->
     """Run (or resume) one document's OCR; returns what became of it, for logs and tests."""
     async with deps.db.unit_of_work() as session:
         job = await ocr_crud.claim_job(
-            session=session, document_id=document_id, generation=generation, now=deps.clock(), lease=deps.lease
+            session=session,
+            document_id=document_id,
+            generation=generation,
+            now=deps.clock(),
+            lease=deps.lease,
+            worker_id=deps.worker_id,
         )
     if job is None:
         return "skipped"
-    if job.attempts > deps.settings.ocr_max_attempts:
-        await _fail(deps, job, f"OCR gave up after {job.attempts - 1} attempts")
+    if job.crashes >= deps.settings.ocr_max_crashes:  # taken over from dead workers, no page saved since
+        await _fail(deps, job, crash_message(job.crashes))
         return "failed"
     workdir = Path(tempfile.mkdtemp(prefix="lekhamudra-ocr-"))
+    saved = _Saved()
     try:
-        return await _process(deps, job, workdir / "original")
+        return await _process(deps, job, workdir / "original", saved)
+    except ocr.EngineDied as exc:
+        return await _after_crash(deps, job, str(exc), crashes=(0 if saved.pages else job.crashes) + 1)
     except ocr.OcrError as exc:
         await _fail(deps, job, str(exc))
         return "failed"
@@ -100,7 +120,29 @@ async def run_ocr_job(deps: OcrDeps, document_id: uuid.UUID, generation: int) ->
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def _process(deps: OcrDeps, job: ocr_crud.ClaimedJob, path: Path) -> str:
+@dataclass
+class _Saved:
+    """Pages this run has saved (a saved page starts the count of crashes again)."""
+
+    pages: int = 0
+
+
+async def _after_crash(deps: OcrDeps, job: ocr_crud.ClaimedJob, reason: str, *, crashes: int) -> str:
+    """The engine died under a page: not an attempt of the file. Queued again at once, ahead of
+    newer uploads; failed once it has happened OCR_MAX_CRASHES times with no page saved between."""
+    if crashes >= deps.settings.ocr_max_crashes:
+        await _fail(deps, job, crash_message(crashes))
+        return "failed"
+    log.warning("ocr.crash document_id=%s crashes=%d %s", job.document_id, crashes, reason)
+    async with deps.db.unit_of_work() as session:
+        if await ocr_crud.release_after_crash(session=session, job=job, error=reason, now=deps.clock()):
+            after_commit(
+                session, lambda: deps.enqueue(job.document_id, job.generation, None, priority=RECOVERED_PRIORITY)
+            )
+    return "crashed"
+
+
+async def _process(deps: OcrDeps, job: ocr_crud.ClaimedJob, path: Path, saved: _Saved) -> str:
     settings = deps.settings
     await deps.storage.download_to(job.storage_key, path)
     limits = {"max_pages": settings.max_pdf_pages, "max_pixels": settings.max_image_pixels}
@@ -126,6 +168,7 @@ async def _process(deps: OcrDeps, job: ocr_crud.ClaimedJob, path: Path) -> str:
         async with deps.db.unit_of_work() as session:
             if not await ocr_crud.store_page(session=session, job=job, page=row, now=deps.clock(), lease=deps.lease):
                 return "superseded"  # re-run by the user, or taken over after our lease ran out
+        saved.pages += 1
     async with deps.db.unit_of_work() as session:
         done = await ocr_crud.finish_job(session=session, job=job, now=deps.clock())
         if done:
@@ -167,5 +210,5 @@ async def reap_stalled_jobs(deps: OcrDeps, *, once_per_slot: bool = True) -> int
             await ocr_crud.touch_queued(session=session, document_id=document_id, generation=generation, now=now)
     for document_id, generation in stalled:
         log.info("ocr.requeue document_id=%s generation=%d", document_id, generation)
-        await deps.enqueue(document_id, generation, None)
+        await deps.enqueue(document_id, generation, None, priority=RECOVERED_PRIORITY)
     return len(stalled)

@@ -10,11 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from typing import IO
 
 from app.core.config import Settings
 from app.core.logging import configure_logging
-from app.worker.context import SETTINGS_ENV, worker_settings
+from app.models.base import utcnow
+from app.services.workers import WorkerIdentity, beat_and_take_back, leave
+from app.worker.context import SETTINGS_ENV, set_identity, worker_context, worker_settings
 from app.worker.queue import Queue
 
 log = logging.getLogger(__name__)
@@ -29,8 +32,41 @@ def run_consumer(settings: Settings, *, workers: int, worker_type: str) -> None:
     consumer = queue.huey.create_consumer(
         workers=workers, worker_type=worker_type, periodic=True, max_delay=2.0, check_worker_health=True
     )
-    log.info("worker started queue=%s workers=%d type=%s", queue.kind, workers, worker_type)
-    consumer.run()
+    me = WorkerIdentity()
+    set_identity(me)
+    started_at = utcnow()
+    # The first beat before any task: the jobs of workers that are gone are queued again ahead of
+    # what waits, before this consumer takes its first task.
+    _beat(me, started_at)
+    stopping = threading.Event()
+    heart = threading.Thread(target=_heartbeat, args=(me, started_at, stopping), name="heartbeat", daemon=True)
+    heart.start()
+    log.info("worker started id=%s queue=%s workers=%d type=%s", me.id, queue.kind, workers, worker_type)
+    try:
+        consumer.run()
+    finally:
+        stopping.set()
+        heart.join(timeout=10)
+        try:
+            worker_context().run(leave(worker_context().db, me))
+        except Exception as exc:  # the database is gone too: the row goes stale, others remove it
+            log.warning("worker %s could not remove its row: %s", me.id, type(exc).__name__)
+
+
+def _beat(me: WorkerIdentity, started_at: datetime) -> None:
+    ctx = worker_context()  # the calling thread's own loop and database connections
+    try:
+        ctx.run(beat_and_take_back(ctx.ocr_deps(), me, started_at=started_at))
+    except Exception as exc:  # the database or queue is unreachable: try again next beat
+        log.warning("worker heartbeat failed: %s", type(exc).__name__)
+
+
+def _heartbeat(me: WorkerIdentity, started_at: datetime, stopping: threading.Event) -> None:
+    """Renew this worker's heartbeat every WORKER_HEARTBEAT_SECONDS; each beat also takes back the
+    jobs of workers that are gone."""
+    interval = worker_context().settings.worker_heartbeat_seconds
+    while not stopping.wait(interval):
+        _beat(me, started_at)
 
 
 def _exit_with_parent(parent_pid: int) -> None:

@@ -15,12 +15,20 @@ from app.core.config import Settings, get_settings
 from app.db.session import Database
 from app.models.base import utcnow
 from app.services.ocr_pipeline import OcrDeps
+from app.services.workers import WorkerIdentity
 from app.storage import storage_from_settings
 
 T = TypeVar("T")
 # A worker started by the API (embedded mode) is given the API's settings in this variable.
 SETTINGS_ENV = "LEKHAMUDRA_WORKER_SETTINGS"
 _local = threading.local()
+# This process's consumer, once it runs one (`consumer.run_consumer`): its claims name it.
+_identity: WorkerIdentity | None = None
+
+
+def set_identity(identity: WorkerIdentity) -> None:
+    global _identity
+    _identity = identity
 
 
 def worker_settings() -> Settings:
@@ -57,6 +65,8 @@ class WorkerContext:
             engine=self.engine,
             enqueue=self.queue.enqueue_ocr,
             clock=utcnow,
+            worker_id=_identity.id if _identity is not None else None,
+            held=self.queue.held_ocr_runs,
         )
 
 

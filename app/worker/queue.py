@@ -11,10 +11,11 @@ import contextlib
 import logging
 import uuid
 from datetime import timedelta
+from functools import partial
 
 import anyio
 import redis
-from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey import Huey, PriorityRedisHuey, SqliteHuey, crontab
 
 from app.core.config import Settings
 from app.core.errors import QueueUnavailable
@@ -34,6 +35,7 @@ REDIS_TIMEOUT_SECONDS = 5.0
 # Unsent enqueues are tried again after these many seconds, the last one repeating.
 RESEND_BACKOFF = (0.5, 1.0, 2.0, 4.0)
 QUEUE_DOWN = incident("queue_unavailable")
+PRIORITY_QUEUE_NAME = "lekhamudra-priority"
 
 
 def _run_ocr(document_id: str, generation: int) -> str:
@@ -64,7 +66,8 @@ def _purge_trash() -> int | None:
 
 
 def _recover_on_startup() -> None:
-    # A restarted worker picks up what a killed one left, without waiting for the next minute.
+    # A restarted worker picks up what a killed one left (its heartbeat thread takes back the jobs
+    # of workers that are gone), without waiting for the next minute.
     ctx = worker_context()
     ctx.run(reap_stalled_jobs(ctx.ocr_deps(), once_per_slot=False))
 
@@ -77,13 +80,15 @@ class Queue:
         # Enqueues that failed (the queue unreachable), to send again: the job row is the truth and
         # a claim dedupes, so sending one twice is harmless, and losing one costs only time (the
         # worker's reaper re-sends it within minutes; this, within seconds of the queue's return).
-        self._unsent: dict[tuple[uuid.UUID, int], None] = {}
+        self._unsent: dict[tuple[uuid.UUID, int], int] = {}  # to their priority
         self._resender: asyncio.Task[None] | None = None
         if settings.queue_url:
+            # A sorted set, not a list: recovered jobs go ahead of newer uploads (needs Redis >= 5).
+            # Its own key: a list left by an earlier version is not read (the reaper re-sends its jobs).
             pool = redis.ConnectionPool.from_url(
                 settings.queue_url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
             )
-            self.huey: Huey = RedisHuey(QUEUE_NAME, connection_pool=pool, results=False)
+            self.huey: Huey = PriorityRedisHuey(PRIORITY_QUEUE_NAME, connection_pool=pool, results=False)
         else:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.huey = SqliteHuey(QUEUE_NAME, filename=str(settings.data_dir / "queue.db"), results=False, timeout=30)
@@ -104,16 +109,22 @@ class Queue:
     def kind(self) -> str:
         return "redis" if self.settings.queue_url else "sqlite"
 
-    def enqueue_ocr_sync(self, document_id: uuid.UUID, generation: int, delay: float | None = None) -> None:
-        self.run_ocr.schedule(args=(str(document_id), generation), delay=delay or 0)
+    def enqueue_ocr_sync(
+        self, document_id: uuid.UUID, generation: int, delay: float | None = None, *, priority: int = 0
+    ) -> None:
+        self.run_ocr.schedule(args=(str(document_id), generation), delay=delay or 0, priority=priority or None)
 
-    async def enqueue_ocr(self, document_id: uuid.UUID, generation: int, delay: float | None = None) -> None:
+    async def enqueue_ocr(
+        self, document_id: uuid.UUID, generation: int, delay: float | None = None, *, priority: int = 0
+    ) -> None:
         """Send the job's task; if the queue cannot take it now, keep it and send it once it can."""
         try:
-            await anyio.to_thread.run_sync(self.enqueue_ocr_sync, document_id, generation, delay)
+            await anyio.to_thread.run_sync(
+                partial(self.enqueue_ocr_sync, document_id, generation, delay, priority=priority)
+            )
         except Exception as exc:
             QUEUE_DOWN.happened(f"OCR jobs are kept and sent when it answers ({type(exc).__name__}: {exc})")
-            self._unsent[(document_id, generation)] = None
+            self._unsent[(document_id, generation)] = priority
             if self._resender is None or self._resender.done():
                 self._resender = asyncio.get_running_loop().create_task(self._resend())
         else:
@@ -125,9 +136,11 @@ class Queue:
         while self._unsent:
             await asyncio.sleep(RESEND_BACKOFF[min(attempt, len(RESEND_BACKOFF) - 1)])
             attempt += 1
-            for document_id, generation in list(self._unsent):
+            for (document_id, generation), priority in list(self._unsent.items()):
                 try:
-                    await anyio.to_thread.run_sync(self.enqueue_ocr_sync, document_id, generation, None)
+                    await anyio.to_thread.run_sync(
+                        partial(self.enqueue_ocr_sync, document_id, generation, None, priority=priority)
+                    )
                 except Exception:
                     break  # still down: wait and try again from here
                 self._unsent.pop((document_id, generation), None)
@@ -147,6 +160,17 @@ class Queue:
                 await self._resender
             if self._unsent:
                 log.warning("queue: %d OCR job(s) not sent before shutdown; the reaper will", len(self._unsent))
+
+    def _held_ocr_runs_sync(self) -> set[tuple[uuid.UUID, int]]:
+        held = set()
+        for task in [*self.huey.pending(), *self.huey.scheduled()]:
+            if task.name == self.run_ocr.name:
+                held.add((uuid.UUID(task.args[0]), int(task.args[1])))
+        return held
+
+    async def held_ocr_runs(self) -> set[tuple[uuid.UUID, int]]:
+        """The OCR runs waiting in the queue or scheduled for later: (document id, generation)."""
+        return await anyio.to_thread.run_sync(self._held_ocr_runs_sync)
 
     async def pending(self) -> int:
         """Tasks waiting; QueueUnavailable (503 `queue_unavailable`) if the queue cannot be asked.

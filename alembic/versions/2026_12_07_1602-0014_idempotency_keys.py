@@ -1,7 +1,7 @@
 """idempotency_keys: a create made with an Idempotency-Key, kept 24 hours
 
-Revision ID: 0013c
-Revises: 0012_audit_refusal_count
+Revision ID: 0014_idempotency_keys
+Revises: 0013_worker_heartbeats
 Create Date: 2026-12-07 16:02:00
 
 A client that timed out during a hung database retried its creates and got duplicates. A create
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013c"
-down_revision: str | Sequence[str] | None = "0012_audit_refusal_count"
+revision: str = "0014_idempotency_keys"
+down_revision: str | Sequence[str] | None = "0013_worker_heartbeats"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
