@@ -27,23 +27,6 @@ UPLOAD = "/api/v1/documents/upload"
 DOCS = "/api/v1/documents"
 
 
-class Enqueued(list):
-    async def __call__(self, document_id: uuid.UUID, generation: int, delay: float | None) -> None:
-        self.append((document_id, generation, delay))
-
-
-@pytest.fixture
-def deps(app: FastAPI, engine: OcrEngine) -> OcrDeps:
-    return OcrDeps(
-        settings=app.state.settings,
-        db=app.state.db,
-        storage=app.state.storage,
-        engine=lambda: engine,
-        enqueue=Enqueued(),
-        clock=utcnow,
-    )
-
-
 def page_png(paragraphs: list[str]) -> tuple[bytes, str]:
     image, truth = render_page(paragraphs)
     buffer = io.BytesIO()

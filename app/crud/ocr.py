@@ -44,9 +44,13 @@ async def create_file(
     content_type: str,
     sha256: str,
     now: datetime,
+    position: int = 1,
+    page_count: int | None = None,
 ) -> DocumentFile:
     row = DocumentFile(
         document_id=document_id,
+        position=position,
+        page_count=page_count,
         storage_key=storage_key,
         filename=filename,
         size=size,
@@ -59,8 +63,35 @@ async def create_file(
     return row
 
 
-async def get_file(*, session: AsyncSession, document_id: uuid.UUID) -> DocumentFile | None:
-    return await session.get(DocumentFile, document_id)
+async def get_file(*, session: AsyncSession, document_id: uuid.UUID, position: int = 1) -> DocumentFile | None:
+    """The document's file at `position`; the first file (the one upload, for most) by default."""
+    return await session.get(DocumentFile, (document_id, position))
+
+
+async def list_files(*, session: AsyncSession, document_id: uuid.UUID) -> list[DocumentFile]:
+    """The document's files in page order."""
+    stmt = select(DocumentFile).where(DocumentFile.document_id == document_id).order_by(DocumentFile.position)
+    return list((await session.scalars(stmt)).all())
+
+
+async def stored_keys(*, session: AsyncSession, document_id: uuid.UUID) -> list[str]:
+    """Every object the document has in storage: its files."""
+    stmt = select(DocumentFile.storage_key).where(DocumentFile.document_id == document_id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def count_files(*, session: AsyncSession, document_id: uuid.UUID) -> int:
+    stmt = select(func.count()).select_from(DocumentFile).where(DocumentFile.document_id == document_id)
+    return await session.scalar(stmt) or 0
+
+
+async def set_page_count(*, session: AsyncSession, document_id: uuid.UUID, position: int, page_count: int) -> None:
+    """Record how many pages a file has (a fact of its bytes: the same whoever counts it)."""
+    await session.execute(
+        update(DocumentFile)
+        .where(DocumentFile.document_id == document_id, DocumentFile.position == position)
+        .values(page_count=page_count)
+    )
 
 
 async def create_job(
@@ -102,6 +133,11 @@ async def list_pages(*, session: AsyncSession, document_id: uuid.UUID) -> list[O
     return list((await session.scalars(stmt)).all())
 
 
+def joined_text(pages: list[OcrPage]) -> str:
+    """The document content OCR makes of its pages."""
+    return "\n\n".join(page.text for page in pages)
+
+
 async def restart_job(
     *, session: AsyncSession, document_id: uuid.UUID, languages: str, base_version: int, now: datetime
 ) -> int | None:
@@ -129,6 +165,29 @@ async def restart_job(
     if generation is not None:
         await session.execute(delete(OcrPage).where(OcrPage.document_id == document_id))
     return generation
+
+
+async def queue_new_pages(
+    *, session: AsyncSession, document_id: uuid.UUID, base_version: int | None, now: datetime
+) -> int | None:
+    """Queue the job again for files just added: a new generation (a worker on the old one stops at
+    its next page) that resumes after the pages already done, which stay as they are. With
+    `base_version` None the content is not replaced when it finishes. None if there is no job."""
+    values: dict[str, object] = {
+        "generation": OcrJob.generation + 1,
+        "status": "queued",
+        "attempts": 0,
+        "error": None,
+        "pages_total": None,
+        "queued_at": now,
+        "started_at": None,
+        "finished_at": None,
+        "lease_expires_at": None,
+    }
+    if base_version is not None:
+        values["base_version"] = base_version
+    stmt = update(OcrJob).where(OcrJob.document_id == document_id).values(values).returning(OcrJob.generation)
+    return await session.scalar(stmt)
 
 
 async def claim_job(
@@ -212,8 +271,7 @@ async def finish_job(*, session: AsyncSession, job: ClaimedJob, now: datetime) -
     )
     if base_version is None:
         return False
-    pages = await list_pages(session=session, document_id=document_id)
-    text = "\n\n".join(page.text for page in pages)
+    text = joined_text(await list_pages(session=session, document_id=document_id))
     replaced = await session.scalar(
         update(Document)
         .where(Document.id == document_id, Document.version == base_version)

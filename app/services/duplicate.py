@@ -1,4 +1,4 @@
-"""Duplicate: a copy owned by the caller, with its file and its OCR result, recorded on both
+"""Duplicate: a copy owned by the caller, with its files and its OCR result, recorded on both
 documents' trails."""
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ async def duplicate_document(
     its OCR has finished, for they are copied too), its file and OCR job."""
     source = access.document
     ensure_not_trashed(source)
-    file = await ocr_crud.get_file(session=session, document_id=source.id)
-    job = await ocr_crud.get_job(session=session, document_id=source.id) if file is not None else None
+    files = await ocr_crud.list_files(session=session, document_id=source.id)
+    job = await ocr_crud.get_job(session=session, document_id=source.id) if files else None
     finished = job is not None and job.status in ocr_crud.FINISHED
     pages = await ocr_crud.list_pages(session=session, document_id=source.id) if finished else []
     copy_id, title, dialect = uuid.uuid4(), copy_title(source.title), session.get_bind().dialect.name
@@ -53,22 +53,28 @@ async def duplicate_document(
         event=event,
     )
     await document_writes.create(dialect).run(session, params)
-    if file is not None:
-        key = new_object_key()
-        try:
-            await storage.copy(file.storage_key, key)
-        except StorageNotFound:  # gone from storage (or purged meanwhile): the copy is not made
-            raise NotFound("The file is missing from storage", code="file_missing") from None
-        await ocr_crud.create_file(
-            session=session,
-            document_id=copy_id,
-            storage_key=key,
-            filename=file.filename,
-            size=file.size,
-            content_type=file.content_type,
-            sha256=file.sha256,
-            now=now,
-        )
+    if files:
+        keys = [new_object_key() for _ in files]
+        for done, (file, key) in enumerate(zip(files, keys, strict=True)):
+            try:
+                await storage.copy(file.storage_key, key)
+            except StorageNotFound:  # gone from storage (or purged meanwhile): the copy is not made
+                for made in keys[:done]:
+                    await storage.delete(made)
+                raise NotFound("The file is missing from storage", code="file_missing") from None
+        for file, key in zip(files, keys, strict=True):
+            await ocr_crud.create_file(
+                session=session,
+                document_id=copy_id,
+                position=file.position,
+                page_count=file.page_count,
+                storage_key=key,
+                filename=file.filename,
+                size=file.size,
+                content_type=file.content_type,
+                sha256=file.sha256,
+                now=now,
+            )
         if job is not None and finished:
             await ocr_crud.copy_finished_job(session=session, source=job, document_id=copy_id, now=now)
         elif job is not None:
