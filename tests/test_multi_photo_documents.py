@@ -351,7 +351,7 @@ async def test_a_duplicate_has_every_file_and_page(app: FastAPI, client: httpx.A
     assert [f["filename"] for f in listed] == ["IMG_1.jpg", "IMG_2.jpg"]
     assert (await client.get(f"{DOCS}/{copy['id']}/files/2")).content == photo(2)
     assert_pages_read_in_order(await ocr_pages(client, copy), 2)
-    assert len(stored_objects(app)) == 4
+    assert len(stored_objects(app)) == 8  # each document: two photos and their two flattened pages
     # The copy's objects are its own: purging the source leaves them.
     assert (await client.delete(f"{DOCS}/{doc['id']}", params={"permanent": "true"})).status_code == 204
     assert (await client.get(f"{DOCS}/{copy['id']}/files/1")).content == photo(1)

@@ -56,6 +56,7 @@ ROUTES = [
     (f"{DOCUMENT}/files", "get"),
     (f"{DOCUMENT}/files/{{position}}", "get"),
     (f"{DOCUMENT}/pages", "post"),
+    (f"{DOCUMENT}/pages/{{number}}/image", "get"),
     (f"{DOCUMENT}/ocr", "get"),
     (f"{DOCUMENT}/ocr", "post"),
     ("/ping", "get"),

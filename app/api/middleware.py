@@ -114,8 +114,9 @@ class RequestContextMiddleware:
                     name = own[: own.index(b"=") + 1]
                     if not any(k == b"set-cookie" and v.startswith(name) for k, v in headers):
                         headers.append((b"set-cookie", own))
-                if is_api:
-                    # Responses depend on the session cookie: never cache them anywhere.
+                if is_api and not _private_cache(headers):
+                    # Responses depend on the session cookie: never cache them anywhere, unless a
+                    # route allows the browser's own cache alone (a page's picture, revalidated by ETag).
                     headers = [(k, v) for k, v in headers if k != b"cache-control"]
                     headers.append((b"cache-control", b"no-store"))
                 # Every response may differ by Origin (CORS), and the API's by session cookie.
@@ -268,6 +269,10 @@ def _own_loopback_origins(scope: Scope) -> frozenset[str]:
     except ValueError:
         return frozenset()
     return frozenset({f"http://127.0.0.1:{port}", f"http://localhost:{port}", f"http://[::1]:{port}"})
+
+
+def _private_cache(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(k == b"cache-control" and v.startswith(b"private") for k, v in headers)
 
 
 class BodyLimitMiddleware:

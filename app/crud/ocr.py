@@ -75,9 +75,31 @@ async def list_files(*, session: AsyncSession, document_id: uuid.UUID) -> list[D
 
 
 async def stored_keys(*, session: AsyncSession, document_id: uuid.UUID) -> list[str]:
-    """Every object the document has in storage: its files."""
-    stmt = select(DocumentFile.storage_key).where(DocumentFile.document_id == document_id)
-    return list((await session.scalars(stmt)).all())
+    """Every object the document has in storage: its files and its pages' pictures."""
+    files = select(DocumentFile.storage_key).where(DocumentFile.document_id == document_id)
+    return list((await session.scalars(files)).all()) + await page_image_keys(session=session, document_id=document_id)
+
+
+async def page_image_keys(*, session: AsyncSession, document_id: uuid.UUID, number: int | None = None) -> list[str]:
+    """The stored pictures of the document's pages (of page `number` alone, if given)."""
+    stmt = select(OcrPage.image_key).where(OcrPage.document_id == document_id, OcrPage.image_key.is_not(None))
+    if number is not None:
+        stmt = stmt.where(OcrPage.number == number)
+    return [key for key in (await session.scalars(stmt)).all() if key is not None]
+
+
+async def get_page(*, session: AsyncSession, document_id: uuid.UUID, number: int) -> OcrPage | None:
+    return await session.get(OcrPage, (document_id, number))
+
+
+async def set_page_image(*, session: AsyncSession, document_id: uuid.UUID, number: int, image_key: str) -> bool:
+    """Record a page's picture if it has none yet; False if it has one (or the page is gone)."""
+    statement = (
+        update(OcrPage)
+        .where(OcrPage.document_id == document_id, OcrPage.number == number, OcrPage.image_key.is_(None))
+        .values(image_key=image_key)
+    )
+    return await rows_changed(session=session, statement=statement) == 1
 
 
 async def count_files(*, session: AsyncSession, document_id: uuid.UUID) -> int:

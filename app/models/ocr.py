@@ -56,7 +56,7 @@ class OcrJob(Base):
 
 
 class OcrPage(Base):
-    """One page's text, as OCR or the PDF's text layer gave it."""
+    """One page's text, as OCR or the PDF's text layer gave it, and the page's picture."""
 
     __tablename__ = "ocr_pages"
 
@@ -68,6 +68,10 @@ class OcrPage(Base):
     engine: Mapped[str] = mapped_column(String(64))
     languages: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The page as shown (GET .../pages/{n}/image): the photo stage's flattened page, stored by the
+    # worker; for a page that was not a photo, drawn from the original on first request. Its
+    # object is never rewritten (a new picture gets a new key), so the key is its ETag.
+    image_key: Mapped[str | None] = mapped_column(String(255))
 
 
 class PeriodicRun(Base):

@@ -12,7 +12,7 @@ from app import search
 from app.core.errors import NotFound
 from app.crud import ocr as ocr_crud
 from app.db.session import after_commit
-from app.models import Document
+from app.models import Document, OcrPage
 from app.services import audit, document_writes
 from app.services.audit import document_target
 from app.services.document_access import Access, ensure_not_trashed
@@ -24,6 +24,20 @@ _SUFFIX = " (copy)"
 
 def copy_title(title: str) -> str:
     return title[: 255 - len(_SUFFIX)] + _SUFFIX
+
+
+async def _copy_page_images(session: AsyncSession, storage: Storage, pages: list[OcrPage], copy_id: uuid.UUID) -> None:
+    """The copy's pages get pictures of their own. One missing from storage is left out: that page
+    is then drawn from the copy's original file when asked for."""
+    for page in pages:
+        if page.image_key is None:
+            continue
+        key = new_object_key()
+        try:
+            await storage.copy(page.image_key, key)
+        except StorageNotFound:
+            continue
+        await ocr_crud.set_page_image(session=session, document_id=copy_id, number=page.number, image_key=key)
 
 
 async def duplicate_document(
@@ -77,6 +91,7 @@ async def duplicate_document(
             )
         if job is not None and finished:
             await ocr_crud.copy_finished_job(session=session, source=job, document_id=copy_id, now=now)
+            await _copy_page_images(session, storage, pages, copy_id)
         elif job is not None:
             await ocr_crud.create_job(
                 session=session, document_id=copy_id, languages=job.languages, base_version=1, now=now

@@ -17,9 +17,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
+from PIL import Image
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app import ocr, search
@@ -30,7 +32,7 @@ from app.db.session import Database, after_commit
 from app.models import DocumentFile, OcrPage
 from app.services import audit
 from app.services.audit import document_target
-from app.storage import Storage, StorageUnavailable
+from app.storage import Storage, StorageUnavailable, new_object_key
 
 log = logging.getLogger(__name__)
 
@@ -176,20 +178,46 @@ async def _read_file(
         path, content_type, languages=job.languages, engine=deps.engine(), first_page=first_page, **limits
     )
     while (page := await asyncio.to_thread(next, pages, None)) is not None:
-        row = OcrPage(
-            document_id=job.document_id,
-            number=offset + page.number,
-            text=page.text,
-            confidence=page.confidence,
-            source=page.source,
-            engine=page.engine,
-            languages=page.languages,
-            created_at=deps.clock(),
-        )
-        async with deps.db.unit_of_work() as session:
-            if not await ocr_crud.store_page(session=session, job=job, page=row, now=deps.clock(), lease=deps.lease):
-                return False
+        if not await _save_page(deps, job, offset + page.number, page):
+            return False
     return True
+
+
+async def _save_page(deps: OcrDeps, job: ocr_crud.ClaimedJob, number: int, page: ocr.PageText) -> bool:
+    """Save page `number`'s row and, when the photo stage made one, its picture (replacing an
+    earlier one's); False, and nothing kept, if the job is no longer this claim's."""
+    image_key = None if page.image is None else await _store_page_image(deps.storage, page.image)
+    row = OcrPage(
+        document_id=job.document_id,
+        number=number,
+        text=page.text,
+        confidence=page.confidence,
+        source=page.source,
+        engine=page.engine,
+        languages=page.languages,
+        created_at=deps.clock(),
+        image_key=image_key,
+    )
+    saved = False
+    try:
+        async with deps.db.unit_of_work() as session:
+            replaced = await ocr_crud.page_image_keys(session=session, document_id=job.document_id, number=number)
+            stored = await ocr_crud.store_page(session=session, job=job, page=row, now=deps.clock(), lease=deps.lease)
+            for key in replaced if stored else []:
+                after_commit(session, partial(deps.storage.delete, key))
+        saved = stored
+    finally:
+        if not saved and image_key is not None:
+            await deps.storage.delete(image_key)
+    return saved
+
+
+async def _store_page_image(storage: Storage, image: Image.Image) -> str:
+    """Store the photo stage's page (what the user is shown) and return its key."""
+    data = await asyncio.to_thread(ocr.encode_page_image, image)
+    key = new_object_key()
+    await storage.put_bytes(key, data)
+    return key
 
 
 async def _fail(deps: OcrDeps, job: ocr_crud.ClaimedJob, error: str) -> None:

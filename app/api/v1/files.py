@@ -1,12 +1,14 @@
-"""Uploads, the original file, and OCR."""
+"""Uploads (one file or several photos, and photos appended), the original files, the pages'
+pictures, and OCR."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Header, Path, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import ocr
 from app.api.deps import (
     CallerDep,
     CurrentUser,
@@ -25,7 +27,7 @@ from app.api.deps import (
 )
 from app.api.middleware import content_length
 from app.api.multipart import iter_multipart
-from app.api.streaming import FILE_RESPONSE, file_download
+from app.api.streaming import FILE_RESPONSE, file_download, object_response
 from app.core.errors import NotFound
 from app.crud import document as document_crud
 from app.crud import ocr as ocr_crud
@@ -34,7 +36,7 @@ from app.schemas.common import error_responses
 from app.schemas.document import DocumentRead
 from app.schemas.ocr import DocumentFileRead, OcrRead, OcrRerun
 from app.schemas.types import MAX_INT32
-from app.services import document_reads, ingest, ocr_requests, page_append
+from app.services import document_reads, ingest, ocr_requests, page_append, page_images
 from app.services.document_access import Access, load_access
 from app.storage import Storage
 
@@ -75,6 +77,14 @@ _APPEND_BODY = {
     }
 }
 FilePosition = Annotated[int, Path(ge=1, le=MAX_INT32)]
+PageNumber = Annotated[int, Path(ge=1, le=MAX_INT32)]
+PAGE_IMAGE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The page's picture",
+        "content": {ocr.PAGE_IMAGE_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    },
+    304: {"description": "Not modified (If-None-Match named the ETag)"},
+}
 
 
 @router.post(
@@ -170,6 +180,33 @@ async def download_file_at(
     return await _download(access, session, db, storage, position)
 
 
+@router.get(
+    "/{document_id}/pages/{number}/image",
+    response_class=Response,
+    responses={**error_responses(401, 404, 422), **PAGE_IMAGE_RESPONSE},
+)
+async def page_image(
+    access: ReadableDocument,
+    number: PageNumber,
+    session: SessionDep,
+    db: DatabaseDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The page as shown: a photo's page flattened by the photo stage, else the page drawn from the
+    original file (PNG). `ETag`; `Cache-Control: private, no-cache` (revalidate: access may change)."""
+    image = await page_images.page_image(
+        session=session, db=db, storage=storage, settings=settings, document_id=access.document.id, number=number
+    )
+    headers = {"etag": image.etag, "cache-control": "private, no-cache"}
+    if if_none_match is not None and image.etag in (tag.strip() for tag in if_none_match.split(",")):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    if image.data is not None:
+        return Response(image.data, media_type=ocr.PAGE_IMAGE_MEDIA_TYPE, headers=headers)
+    return await object_response(storage, image.key, media_type=ocr.PAGE_IMAGE_MEDIA_TYPE, headers=headers)
+
+
 @router.get("/{document_id}/ocr", responses=error_responses(401, 404, 422))
 async def get_ocr(access: ReadableDocument, session: SessionDep) -> OcrRead:
     """OCR status, progress and per-page text."""
@@ -185,6 +222,7 @@ async def get_ocr(access: ReadableDocument, session: SessionDep) -> OcrRead:
 async def rerun_ocr(
     access: EditableDocument,
     session: SessionDep,
+    storage: StorageDep,
     queue: QueueDep,
     settings: SettingsDep,
     installed: InstalledLanguagesDep,
@@ -194,6 +232,7 @@ async def rerun_ocr(
     """Run OCR again (optionally with other languages); 409 while a run is queued or processing."""
     return await ocr_requests.rerun_ocr(
         session=session,
+        storage=storage,
         enqueue=queue.enqueue_ocr,
         access=access,
         languages=body.languages if body else None,
