@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -46,6 +47,7 @@ from app.worker.supervisor import EmbeddedWorker
 
 log = logging.getLogger("lekhamudra")
 UPLOAD_PATH = "/api/v1/documents/upload"
+PAGES_PATH = re.compile(r"/api/v1/documents/[^/]+/pages")
 AUTH_BODY_PATHS = ("/api/v1/auth/signup", "/api/v1/auth/login", "/api/v1/auth/password")
 AUTH_MAX_BODY_BYTES = 16 * 1024
 
@@ -139,11 +141,12 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
                 max_bytes=settings.max_request_bytes,
                 # Uploads stream to storage under their own limit (the file's, plus form framing).
                 path_limits={
-                    UPLOAD_PATH: settings.max_upload_bytes + MULTIPART_OVERHEAD,
+                    UPLOAD_PATH: settings.max_upload_request_bytes + MULTIPART_OVERHEAD,
                     # Auth forms are tiny: a body with 100 000 fields is refused before parsing.
                     **dict.fromkeys(AUTH_BODY_PATHS, min(AUTH_MAX_BODY_BYTES, settings.max_request_bytes)),
                 },
                 self_checked_paths=frozenset({UPLOAD_PATH}),
+                pattern_limits=((PAGES_PATH, settings.max_upload_request_bytes + MULTIPART_OVERHEAD),),
             ),
         ],
     )

@@ -23,7 +23,9 @@ from sqlalchemy import text
 from app.core.config import Settings
 from app.db.migrate import upgrade_to_head
 from app.models import Base
+from app.models.base import utcnow
 from app.ocr import OcrEngine, tessdata_dir
+from app.services.ocr_pipeline import OcrDeps
 from app.services.throttle import AuthThrottle
 from main import create_app
 from tests.clocks import T0, Clock, TickingClock
@@ -354,6 +356,34 @@ def engine(tessdata: Path) -> Iterator[OcrEngine]:
     """Real Tesseract in a child process, one per test process (each pytest-xdist worker)."""
     with OcrEngine(tessdata, page_timeout=60) as ocr:
         yield ocr
+
+
+class Enqueued(list):
+    """The enqueue an in-process OCR job is given: what it sent, as (document_id, generation, delay),
+    and each one's priority."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.priorities: list[int] = []
+
+    async def __call__(
+        self, document_id: uuid.UUID, generation: int, delay: float | None, *, priority: int = 0
+    ) -> None:
+        self.append((document_id, generation, delay))
+        self.priorities.append(priority)
+
+
+@pytest.fixture
+def deps(app: FastAPI, engine: OcrEngine) -> OcrDeps:
+    """What run_ocr_job needs, on the test's app and the real engine."""
+    return OcrDeps(
+        settings=app.state.settings,
+        db=app.state.db,
+        storage=app.state.storage,
+        engine=lambda: engine,
+        enqueue=Enqueued(),
+        clock=utcnow,
+    )
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -29,32 +29,6 @@ UPLOAD = "/api/v1/documents/upload"
 DOCS = "/api/v1/documents"
 
 
-class Enqueued(list):
-    """What the job sent to the queue: (document, generation, delay), and each one's priority."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.priorities: list[int] = []
-
-    async def __call__(
-        self, document_id: uuid.UUID, generation: int, delay: float | None, *, priority: int = 0
-    ) -> None:
-        self.append((document_id, generation, delay))
-        self.priorities.append(priority)
-
-
-@pytest.fixture
-def deps(app: FastAPI, engine: OcrEngine) -> OcrDeps:
-    return OcrDeps(
-        settings=app.state.settings,
-        db=app.state.db,
-        storage=app.state.storage,
-        engine=lambda: engine,
-        enqueue=Enqueued(),
-        clock=utcnow,
-    )
-
-
 def page_png(paragraphs: list[str]) -> tuple[bytes, str]:
     image, truth = render_page(paragraphs)
     buffer = io.BytesIO()

@@ -69,6 +69,9 @@ ENDPOINTS = [
     Endpoint("revoke link",            "DELETE", "/links/{link}",       (204, 403, 403, 404, 401), given=LINKED),
     Endpoint("activity",               "GET",    "/activity",           (200, 200, 200, 404, 401)),
     Endpoint("download file",          "GET",    "/file",               (200, 200, 200, 404, 401)),
+    Endpoint("list files",             "GET",    "/files",              (200, 200, 200, 404, 401)),
+    Endpoint("download file 1",        "GET",    "/files/1",            (200, 200, 200, 404, 401)),
+    Endpoint("page picture",           "GET",    "/pages/1/image",      (200, 200, 200, 404, 401), given=OCR_DONE),
     Endpoint("read OCR",               "GET",    "/ocr",                (200, 200, 200, 404, 401)),
     Endpoint("re-run OCR",             "POST",   "/ocr",                (202, 202, 403, 404, 401), {}, given=OCR_DONE),
 ]  # fmt: skip

@@ -116,8 +116,9 @@ class RequestContextMiddleware:
                     name = own[: own.index(b"=") + 1]
                     if not any(k == b"set-cookie" and v.startswith(name) for k, v in headers):
                         headers.append((b"set-cookie", own))
-                if is_api:
-                    # Responses depend on the session cookie: never cache them anywhere.
+                if is_api and not _private_cache(headers):
+                    # Responses depend on the session cookie: never cache them anywhere, unless a
+                    # route allows the browser's own cache alone (a page's picture, revalidated by ETag).
                     headers = [(k, v) for k, v in headers if k != b"cache-control"]
                     headers.append((b"cache-control", b"no-store"))
                 # Every response may differ by Origin (CORS), and the API's by session cookie.
@@ -287,6 +288,10 @@ def _own_loopback_origins(scope: Scope) -> frozenset[str]:
     return frozenset({f"http://127.0.0.1:{port}", f"http://localhost:{port}", f"http://[::1]:{port}"})
 
 
+def _private_cache(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(k == b"cache-control" and v.startswith(b"private") for k, v in headers)
+
+
 class BodyLimitMiddleware:
     """Refuse bodies over `max_bytes`: at once when Content-Length says so, else while streaming."""
 
@@ -297,6 +302,7 @@ class BodyLimitMiddleware:
         max_bytes: int,
         path_limits: dict[str, int] | None = None,
         self_checked_paths: frozenset[str] = frozenset(),
+        pattern_limits: tuple[tuple[re.Pattern[str], int], ...] = (),
     ) -> None:
         self.app = app
         self.default_max_bytes = max_bytes
@@ -304,15 +310,22 @@ class BodyLimitMiddleware:
         # Routes that refuse an oversized Content-Length themselves (to audit who tried); the
         # streamed limit below still applies to them.
         self.self_checked_paths = self_checked_paths
+        # Paths with an id in them (a document's pages): limited, and self-checked, as above.
+        self.pattern_limits = pattern_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        max_bytes = self.path_limits.get(scope["path"], self.default_max_bytes)
+        path = scope["path"]
+        max_bytes = self.path_limits.get(path, self.default_max_bytes)
+        self_checked = path in self.self_checked_paths
+        for pattern, limit in self.pattern_limits:
+            if pattern.fullmatch(path):
+                max_bytes, self_checked = limit, True
         header = _header(scope, b"content-length")
         declared = content_length(header)
-        if scope["path"] in self.self_checked_paths and declared is not None:
+        if self_checked and declared is not None:
             pass
         elif header is not None and (declared is None or declared > max_bytes):
             status, code = (413, "request_too_large") if declared is not None else (400, "bad_request")

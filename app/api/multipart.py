@@ -36,9 +36,10 @@ def _decode(raw: bytes) -> str:
 class _Collector:
     """python-multipart callbacks, turned into a list of parts drained after every chunk."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_parts: int) -> None:
         self.parts: list[Part] = []
         self.count = 0
+        self.max_parts = max_parts
         self._header_name = b""
         self._header_value = b""
         self._disposition = b""
@@ -48,8 +49,8 @@ class _Collector:
 
     def on_part_begin(self) -> None:
         self.count += 1
-        if self.count > MAX_PARTS:
-            raise Invalid(f"At most {MAX_PARTS} form parts are accepted")
+        if self.count > self.max_parts:
+            raise Invalid(f"At most {self.max_parts} form parts are accepted")
         self._disposition, self._field, self._is_file = b"", bytearray(), False
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
@@ -86,8 +87,8 @@ class _Collector:
         self.parts.append(FileEnd() if self._is_file else Field(self._name, _decode(bytes(self._field))))
 
 
-async def iter_multipart(request: Request) -> AsyncIterator[Part]:
-    """Yield the body's parts in order while it streams in."""
+async def iter_multipart(request: Request, *, max_parts: int = MAX_PARTS) -> AsyncIterator[Part]:
+    """Yield the body's parts in order while it streams in; more than `max_parts` is refused."""
     media_type, options = parse_options_header(request.headers.get("content-type", ""))
     if media_type != b"multipart/form-data":
         raise UnsupportedMedia("Send the file as multipart/form-data")
@@ -96,7 +97,7 @@ async def iter_multipart(request: Request) -> AsyncIterator[Part]:
         raise BadRequest("multipart/form-data without a boundary")
     if len(boundary) > MAX_BOUNDARY_BYTES:
         raise BadRequest(f"A multipart boundary must be at most {MAX_BOUNDARY_BYTES} bytes")
-    collector = _Collector()
+    collector = _Collector(max_parts)
     parser = MultipartParser(boundary, callbacks=_callbacks(collector))
     try:
         async for chunk in request.stream():

@@ -1,4 +1,4 @@
-"""Streaming a stored file as a download."""
+"""Streaming a stored file as a download, or a page's picture."""
 
 from __future__ import annotations
 
@@ -27,7 +27,13 @@ FILE_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 async def file_download(storage: Storage, file: DocumentFile) -> StreamingResponse:
     """The object as an attachment, streamed; a missing object is a 404, not a response cut short."""
-    chunks = storage.read(file.storage_key)
+    headers = {"content-disposition": content_disposition(file.filename), "content-length": str(file.size)}
+    return await object_response(storage, file.storage_key, media_type=file.content_type, headers=headers)
+
+
+async def object_response(storage: Storage, key: str, *, media_type: str, headers: dict[str, str]) -> StreamingResponse:
+    """A stored object, streamed; a missing object is a 404 (`file_missing`) before any header goes out."""
+    chunks = storage.read(key)
     try:
         first = await anext(chunks)  # read ahead one chunk so a missing object fails before headers go out
     except StorageNotFound:
@@ -38,8 +44,4 @@ async def file_download(storage: Storage, file: DocumentFile) -> StreamingRespon
         async for chunk in chunks:
             yield chunk
 
-    return StreamingResponse(
-        body(),
-        media_type=file.content_type,
-        headers={"content-disposition": content_disposition(file.filename), "content-length": str(file.size)},
-    )
+    return StreamingResponse(body(), media_type=media_type, headers=headers)

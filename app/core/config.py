@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     s3_secret_access_key: str | None = None
     s3_allow_http: bool = False
     max_upload_mb: int = Field(default=50, ge=1)
+    # A multi-photo upload or an append: at most this many files per document, this much per request.
+    max_files_per_document: int = Field(default=20, ge=1, le=500)
+    max_upload_request_mb: int = Field(default=200, ge=1)
     # /health reports DATA_DIR's disk as `low` below this much free space (MB).
     disk_free_warning_mb: int = Field(default=500, ge=0)
 
@@ -267,6 +270,11 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def max_upload_request_bytes(self) -> int:
+        """The whole upload request's bound: never below one file's."""
+        return max(self.max_upload_request_mb, self.max_upload_mb) * 1024 * 1024
 
     @property
     def trusted_origins(self) -> list[str]:

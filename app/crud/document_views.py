@@ -78,11 +78,9 @@ def _read_view(user_id: ColumnElement[uuid.UUID], *, caller: AnySelect | None = 
         stmt = select(*columns).where(this_document, has_role(user_id))
     else:
         stmt = caller.add_columns(*columns).outerjoin(Document, and_(this_document, has_role(user_id)))
-    return PreparedQuery(
-        stmt.outerjoin(DocumentFile, DocumentFile.document_id == Document.id).outerjoin(
-            OcrJob, OcrJob.document_id == Document.id
-        )
-    )
+    # `file`: the first file (a multi-photo document's others are listed by GET .../files).
+    first_file = and_(DocumentFile.document_id == Document.id, DocumentFile.position == 1)
+    return PreparedQuery(stmt.outerjoin(DocumentFile, first_file).outerjoin(OcrJob, OcrJob.document_id == Document.id))
 
 
 _READ_VIEW = _read_view(bindparam("user_id", type_=Document.owner_id.type))

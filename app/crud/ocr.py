@@ -46,9 +46,13 @@ async def create_file(
     content_type: str,
     sha256: str,
     now: datetime,
+    position: int = 1,
+    page_count: int | None = None,
 ) -> DocumentFile:
     row = DocumentFile(
         document_id=document_id,
+        position=position,
+        page_count=page_count,
         storage_key=storage_key,
         filename=filename,
         size=size,
@@ -61,8 +65,57 @@ async def create_file(
     return row
 
 
-async def get_file(*, session: AsyncSession, document_id: uuid.UUID) -> DocumentFile | None:
-    return await session.get(DocumentFile, document_id)
+async def get_file(*, session: AsyncSession, document_id: uuid.UUID, position: int = 1) -> DocumentFile | None:
+    """The document's file at `position`; the first file (the one upload, for most) by default."""
+    return await session.get(DocumentFile, (document_id, position))
+
+
+async def list_files(*, session: AsyncSession, document_id: uuid.UUID) -> list[DocumentFile]:
+    """The document's files in page order."""
+    stmt = select(DocumentFile).where(DocumentFile.document_id == document_id).order_by(DocumentFile.position)
+    return list((await session.scalars(stmt)).all())
+
+
+async def stored_keys(*, session: AsyncSession, document_id: uuid.UUID) -> list[str]:
+    """Every object the document has in storage: its files and its pages' pictures."""
+    files = select(DocumentFile.storage_key).where(DocumentFile.document_id == document_id)
+    return list((await session.scalars(files)).all()) + await page_image_keys(session=session, document_id=document_id)
+
+
+async def page_image_keys(*, session: AsyncSession, document_id: uuid.UUID, number: int | None = None) -> list[str]:
+    """The stored pictures of the document's pages (of page `number` alone, if given)."""
+    stmt = select(OcrPage.image_key).where(OcrPage.document_id == document_id, OcrPage.image_key.is_not(None))
+    if number is not None:
+        stmt = stmt.where(OcrPage.number == number)
+    return [key for key in (await session.scalars(stmt)).all() if key is not None]
+
+
+async def get_page(*, session: AsyncSession, document_id: uuid.UUID, number: int) -> OcrPage | None:
+    return await session.get(OcrPage, (document_id, number))
+
+
+async def set_page_image(*, session: AsyncSession, document_id: uuid.UUID, number: int, image_key: str) -> bool:
+    """Record a page's picture if it has none yet; False if it has one (or the page is gone)."""
+    statement = (
+        update(OcrPage)
+        .where(OcrPage.document_id == document_id, OcrPage.number == number, OcrPage.image_key.is_(None))
+        .values(image_key=image_key)
+    )
+    return await rows_changed(session=session, statement=statement) == 1
+
+
+async def count_files(*, session: AsyncSession, document_id: uuid.UUID) -> int:
+    stmt = select(func.count()).select_from(DocumentFile).where(DocumentFile.document_id == document_id)
+    return await session.scalar(stmt) or 0
+
+
+async def set_page_count(*, session: AsyncSession, document_id: uuid.UUID, position: int, page_count: int) -> None:
+    """Record how many pages a file has (a fact of its bytes: the same whoever counts it)."""
+    await session.execute(
+        update(DocumentFile)
+        .where(DocumentFile.document_id == document_id, DocumentFile.position == position)
+        .values(page_count=page_count)
+    )
 
 
 async def create_job(
@@ -104,6 +157,11 @@ async def list_pages(*, session: AsyncSession, document_id: uuid.UUID) -> list[O
     return list((await session.scalars(stmt)).all())
 
 
+def joined_text(pages: list[OcrPage]) -> str:
+    """The document content OCR makes of its pages."""
+    return "\n\n".join(page.text for page in pages)
+
+
 async def restart_job(
     *, session: AsyncSession, document_id: uuid.UUID, languages: str, base_version: int, now: datetime
 ) -> int | None:
@@ -116,6 +174,8 @@ async def restart_job(
             status="queued",
             languages=languages,
             attempts=0,
+            crashes=0,
+            worker_id=None,
             error=None,
             base_version=base_version,
             pages_total=None,
@@ -131,6 +191,31 @@ async def restart_job(
     if generation is not None:
         await session.execute(delete(OcrPage).where(OcrPage.document_id == document_id))
     return generation
+
+
+async def queue_new_pages(
+    *, session: AsyncSession, document_id: uuid.UUID, base_version: int | None, now: datetime
+) -> int | None:
+    """Queue the job again for files just added: a new generation (a worker on the old one stops at
+    its next page) that resumes after the pages already done, which stay as they are. With
+    `base_version` None the content is not replaced when it finishes. None if there is no job."""
+    values: dict[str, object] = {
+        "generation": OcrJob.generation + 1,
+        "status": "queued",
+        "attempts": 0,
+        "crashes": 0,
+        "worker_id": None,
+        "error": None,
+        "pages_total": None,
+        "queued_at": now,
+        "started_at": None,
+        "finished_at": None,
+        "lease_expires_at": None,
+    }
+    if base_version is not None:
+        values["base_version"] = base_version
+    stmt = update(OcrJob).where(OcrJob.document_id == document_id).values(values).returning(OcrJob.generation)
+    return await session.scalar(stmt)
 
 
 async def claim_job(
@@ -229,8 +314,7 @@ async def finish_job(*, session: AsyncSession, job: ClaimedJob, now: datetime) -
     )
     if base_version is None:
         return False
-    pages = await list_pages(session=session, document_id=document_id)
-    text = "\n\n".join(page.text for page in pages)
+    text = joined_text(await list_pages(session=session, document_id=document_id))
     replaced = await session.scalar(
         update(Document)
         .where(Document.id == document_id, Document.version == base_version)

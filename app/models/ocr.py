@@ -10,17 +10,22 @@ from app.models.base import Base, utcnow
 
 
 class DocumentFile(Base):
-    """The original upload of a document. The storage key is ours, never the client's name."""
+    """One original file of a document, at its place in the document (1, 2 …: the photos of a
+    multi-photo upload in order). The storage key is ours, never the client's name."""
 
     __tablename__ = "document_files"
 
     document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
     storage_key: Mapped[str] = mapped_column(String(255), unique=True)
     filename: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
     content_type: Mapped[str] = mapped_column(String(100))
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Its pages, once the OCR worker has counted them: a document's page n is found by adding up
+    # the counts of the files before it.
+    page_count: Mapped[int | None] = mapped_column(Integer)
 
 
 class OcrJob(Base):
@@ -59,7 +64,7 @@ class OcrJob(Base):
 
 
 class OcrPage(Base):
-    """One page's text, as OCR or the PDF's text layer gave it."""
+    """One page's text, as OCR or the PDF's text layer gave it, and the page's picture."""
 
     __tablename__ = "ocr_pages"
 
@@ -71,6 +76,10 @@ class OcrPage(Base):
     engine: Mapped[str] = mapped_column(String(64))
     languages: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The page as shown (GET .../pages/{n}/image): the photo stage's flattened page, stored by the
+    # worker; for a page that was not a photo, drawn from the original on first request. Its
+    # object is never rewritten (a new picture gets a new key), so the key is its ETag.
+    image_key: Mapped[str | None] = mapped_column(String(255))
 
 
 class Worker(Base):

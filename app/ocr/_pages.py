@@ -64,12 +64,13 @@ def read_pages(
 
 def _ocr(number: int, image: Image.Image, dpi: int, *, languages: str, engine: OcrEngine) -> PageText:
     try:
-        page = flatten_photo(image).image
+        flattened = flatten_photo(image)
     except OcrError as exc:
         raise OcrError(f"page {number}: {exc}") from exc
     # A page skewed by 2-3 degrees makes Tesseract's layout analysis drop whole paragraphs.
-    straight, _ = deskew(page)
+    straight, _ = deskew(flattened.image)
     text, confidence = engine.recognize(straight, dpi=dpi, languages=languages)
     if "nep" in languages.split("+"):
         text = clean_nepali(text)
-    return PageText(number, text.strip(), confidence, "ocr", engine.version, languages)
+    processed = None if flattened.kind == "scan" else flattened.image
+    return PageText(number, text.strip(), confidence, "ocr", engine.version, languages, processed)

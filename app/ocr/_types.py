@@ -10,7 +10,10 @@ Errors::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 SUPPORTED_MEDIA_TYPES: frozenset[str] = frozenset(
     {"image/png", "image/jpeg", "image/heic", "image/heif", "image/tiff", "image/webp", "application/pdf"}
@@ -42,3 +45,5 @@ class PageText:
     source: Literal["ocr", "text_layer"]
     engine: str
     languages: str
+    # The page as the photo stage made it, when it was a photo (None: left as it was).
+    image: Image.Image | None = None

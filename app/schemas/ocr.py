@@ -19,6 +19,14 @@ class FileRead(BaseModel):
     sha256: str
 
 
+class DocumentFileRead(FileRead):
+    """One file of a document, at its place; `page_count` once OCR has counted its pages."""
+
+    position: int
+    page_count: int | None
+    created_at: datetime
+
+
 class OcrSummary(BaseModel):
     """Progress a frontend can draw as "page 7 of 40"."""
 

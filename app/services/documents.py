@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -273,8 +274,8 @@ async def purge_document(
     *, session: AsyncSession, storage: Storage, document: Document, actor: Actor | None, reason: str
 ) -> None:
     """Delete the row (versions, shares, links, stars, file and OCR rows cascade) and, once that
-    is committed, its stored file. Its audit rows stay."""
-    file = await ocr_crud.get_file(session=session, document_id=document.id)
+    is committed, its stored files. Its audit rows stay."""
+    keys = await ocr_crud.stored_keys(session=session, document_id=document.id)
     if not await document_crud.delete_document(session=session, document_id=document.id):
         raise NotFound("Document not found")  # purged meanwhile by another request
     await audit.record(
@@ -284,6 +285,5 @@ async def purge_document(
         target=document_target(document.id),
         details={"title": document.title, "reason": reason},
     )
-    if file is not None:
-        key = file.storage_key
-        after_commit(session, lambda: storage.delete(key))
+    for key in keys:
+        after_commit(session, partial(storage.delete, key))

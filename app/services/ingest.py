@@ -1,6 +1,8 @@
-"""Upload: stream the file to storage while it arrives, then record it and queue its OCR.
+"""Upload: stream the files to storage while they arrive, then record them and queue their OCR.
 
-A rejected upload leaves nothing behind: the object is aborted or deleted, and no row is written.
+One request may carry several `file` parts (a letter photographed page by page): one document,
+its pages the files in order. A PDF comes on its own. A rejected upload leaves nothing behind:
+the objects are aborted or deleted, and no row is written.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import ocr, search
 from app.core.config import Settings
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 1024 * 1024  # form framing and fields around the file
 SNIFF_BYTES = 64 * 1024  # enough for magic bytes and an image header (JPEG's may follow EXIF)
 _ALLOWED_FIELDS = frozenset({"title", "languages"})
+PDF = "application/pdf"
 _title = TypeAdapter(Title)
 
 
@@ -59,7 +63,19 @@ def check_languages(languages: str, installed: list[str]) -> str:
     return "+".join(codes)
 
 
-async def _store_file(storage: Storage, start: FileStart, parts: AsyncIterator[Part], settings: Settings) -> StoredFile:
+@dataclass(frozen=True, slots=True)
+class UploadRules:
+    """What one upload request may hold."""
+
+    fields: frozenset[str]  # the form fields allowed besides the files
+    max_files: int  # files it may add (the document's room left)
+    photos_only: bool  # a PDF is refused: the request appends to a document
+
+
+async def _store_file(
+    storage: Storage, start: FileStart, parts: AsyncIterator[Part], settings: Settings, *, received: int
+) -> StoredFile:
+    """Stream one file part to storage; `received`: the bytes of the request's earlier files."""
     key = new_object_key()
     hasher = hashlib.sha256()
     size = 0
@@ -90,6 +106,8 @@ async def _store_file(storage: Storage, start: FileStart, parts: AsyncIterator[P
                     code="file_too_large",
                     stop_reading=True,
                 )
+            if received + size > settings.max_upload_request_bytes:
+                raise request_too_large(settings)
             hasher.update(part.data)
             if content_type is None:
                 head += part.data
@@ -110,27 +128,57 @@ async def _store_file(storage: Storage, start: FileStart, parts: AsyncIterator[P
     return StoredFile(key=key, filename=filename, size=size, content_type=content_type, sha256=hasher.hexdigest())
 
 
-async def _read_upload(parts: AsyncIterator[Part], storage: Storage, settings: Settings) -> tuple[StoredFile, dict]:
+def request_too_large(settings: Settings) -> TooLarge:
+    mib = settings.max_upload_request_bytes // (1024 * 1024)
+    return TooLarge(f"The upload is larger than {mib} MB in all", code="request_too_large", stop_reading=True)
+
+
+def check_declared_size(declared_bytes: int | None, settings: Settings) -> None:
+    """Refuse at once a request whose Content-Length is over the upload bounds."""
+    if declared_bytes is not None and declared_bytes > settings.max_upload_request_bytes + MULTIPART_OVERHEAD:
+        raise request_too_large(settings)
+
+
+def too_many_files(settings: Settings) -> Invalid:
+    return Invalid(
+        f"A document holds at most {settings.max_files_per_document} files",
+        code="too_many_files",
+        max_files=settings.max_files_per_document,
+    )
+
+
+async def read_files(
+    parts: AsyncIterator[Part], storage: Storage, settings: Settings, rules: UploadRules
+) -> tuple[list[StoredFile], dict[str, str]]:
+    """Stream every `file` part to storage, in order, and collect the fields. On any refusal the
+    objects already stored are deleted: a refused request leaves nothing behind."""
     fields: dict[str, str] = {}
-    stored: StoredFile | None = None
+    stored: list[StoredFile] = []
     try:
         async for part in parts:
             if isinstance(part, Field):
-                if part.name not in _ALLOWED_FIELDS or part.name in fields:
+                if part.name not in rules.fields or part.name in fields:
                     raise Invalid(f"Unexpected form field {part.name!r}", code="validation_error")
                 fields[part.name] = part.value
             elif isinstance(part, FileStart):
-                if part.name != "file" or stored is not None:
-                    raise Invalid("Send exactly one file, in the form field 'file'", code="validation_error")
-                stored = await _store_file(storage, part, parts, settings)
+                if part.name != "file":
+                    raise Invalid("Send the files in form fields named 'file'", code="validation_error")
+                if len(stored) >= rules.max_files:
+                    raise too_many_files(settings)
+                received = sum(file.size for file in stored)
+                stored.append(await _store_file(storage, part, parts, settings, received=received))
+                if (rules.photos_only or len(stored) > 1) and any(f.content_type == PDF for f in stored):
+                    raise UnsupportedMedia(
+                        "A PDF is uploaded on its own; several files, or pages added to a document, are images",
+                        code="pdf_among_photos",
+                    )
             else:
                 raise BadRequest("Malformed multipart body")
+        if not stored:
+            raise Invalid("Send the file in the form field 'file'", code="validation_error")
     except BaseException:
-        if stored is not None:
-            await storage.delete(stored.key)
+        await _delete_files(storage, stored)
         raise
-    if stored is None:
-        raise Invalid("Send the file in the form field 'file'", code="validation_error")
     return stored, fields
 
 
@@ -155,12 +203,7 @@ async def upload_document(
     of its own.
     """
     try:
-        if declared_bytes is not None and declared_bytes > settings.max_upload_bytes + MULTIPART_OVERHEAD:
-            raise TooLarge(
-                f"The file is larger than {settings.max_upload_mb} MB",
-                code="file_too_large",
-                stop_reading=True,
-            )
+        check_declared_size(declared_bytes, settings)
         key = idempotency.checked_key(idempotency_key)
         return await _accept(db, storage, enqueue, settings, actor, parts, installed_languages, now, key)
     except AppError as exc:
@@ -179,13 +222,15 @@ async def _accept(
     now: datetime,
     key: str | None,
 ) -> uuid.UUID:
-    stored, fields = await _read_upload(parts, storage, settings)
-    request = {"sha256": stored.sha256, "filename": stored.filename, **fields}
+    rules = UploadRules(fields=_ALLOWED_FIELDS, max_files=settings.max_files_per_document, photos_only=False)
+    files, fields = await read_files(parts, storage, settings, rules)
+    stored = files[0]
+    request = {"files": [[file.sha256, file.filename] for file in files], **fields}
     asked = idempotency.idempotency(key, route="POST /documents/upload", request=request)
     try:
         first = asked and await idempotency.replay(db=db, user_id=actor.id, asked=asked, now=now)
         if first:
-            await storage.delete(stored.key)  # the first upload's file is the document's
+            await _delete_files(storage, files)  # the first upload's files are the document's
             return first.document_id
         languages = check_languages(fields.get("languages") or settings.ocr_default_languages, installed_languages)
         try:
@@ -194,7 +239,13 @@ async def _accept(
             raise Invalid(f"title: {exc.errors()[0]['msg']}") from None
         document_id, dialect = uuid.uuid4(), db.engine.dialect.name
         index = await search.index_values(dialect, title=title, content="", pages=[])
-        details = {"filename": stored.filename, "size": stored.size, "content_type": stored.content_type}
+        details: dict[str, object] = {
+            "filename": stored.filename,
+            "size": stored.size,
+            "content_type": stored.content_type,
+        }
+        if len(files) > 1:
+            details["files"] = len(files)
         event = audit.event_values("upload.accepted", actor=actor, target=document_target(document_id), details=details)
         params = document_writes.create_params(
             document_id=document_id, owner_id=actor.id, title=title, content="", now=now, index=index, event=event
@@ -203,30 +254,50 @@ async def _accept(
             params |= document_writes.key_params(key=asked.key, request_hash=asked.request_hash, status_code=202)
         async with db.unit_of_work() as session:
             await document_writes.create(dialect, keyed=asked is not None).run(session, params)
-            await ocr_crud.create_file(
-                session=session,
-                document_id=document_id,
-                storage_key=stored.key,
-                filename=stored.filename,
-                size=stored.size,
-                content_type=stored.content_type,
-                sha256=stored.sha256,
-                now=now,
-            )
+            await add_files(session=session, document_id=document_id, files=files, first_position=1, now=now)
             await ocr_crud.create_job(
                 session=session, document_id=document_id, languages=languages, base_version=1, now=now
             )
             # After commit, so the worker finds the rows; if this enqueue is lost, the reaper re-sends it.
             after_commit(session, lambda: enqueue(document_id, 1))
     except IntegrityError:
-        await storage.delete(stored.key)
+        await _delete_files(storage, files)
         # A duplicate of this upload wrote the key first: its document is the answer.
         first = asked and await idempotency.replay(db=db, user_id=actor.id, asked=asked, now=now)
         if not first:
             raise
         return first.document_id
     except BaseException:
-        await storage.delete(stored.key)
+        await _delete_files(storage, files)
         raise
-    log.info("upload.accepted document_id=%s size=%d type=%s", document_id, stored.size, stored.content_type)
+    log.info(
+        "upload.accepted document_id=%s files=%d size=%d type=%s",
+        document_id,
+        len(files),
+        sum(file.size for file in files),
+        stored.content_type,
+    )
     return document_id
+
+
+async def _delete_files(storage: Storage, files: list[StoredFile]) -> None:
+    for file in files:
+        await storage.delete(file.key)
+
+
+async def add_files(
+    *, session: AsyncSession, document_id: uuid.UUID, files: list[StoredFile], first_position: int, now: datetime
+) -> None:
+    """Record stored files as the document's files from `first_position` on, in order."""
+    for position, file in enumerate(files, start=first_position):
+        await ocr_crud.create_file(
+            session=session,
+            document_id=document_id,
+            position=position,
+            storage_key=file.key,
+            filename=file.filename,
+            size=file.size,
+            content_type=file.content_type,
+            sha256=file.sha256,
+            now=now,
+        )

@@ -1,5 +1,7 @@
-"""The OCR job, as ordered steps: claim -> fetch the file -> count pages -> OCR page by page
-(each page saved and the lease renewed) -> finish; the temporary copy is removed in `finally`.
+"""The OCR job, as ordered steps: claim -> count each file's pages (once per file: recorded) ->
+OCR page by page, file after file in order (each page saved and the lease renewed) -> finish;
+the temporary copies are removed in `finally`. A job resumed, or re-queued for files appended to
+the document, starts after the pages already done.
 
 Runs inside a queue worker. Inputs are ids; the database row is the source of truth, so a job that
 is delivered twice, or resumed after its worker was killed, gives one result.
@@ -15,9 +17,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
+from PIL import Image
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app import ocr, search
@@ -25,10 +29,10 @@ from app.core.config import Settings
 from app.crud import ocr as ocr_crud
 from app.crud import periodic as periodic_crud
 from app.db.session import Database, after_commit
-from app.models import OcrPage
+from app.models import DocumentFile, OcrPage
 from app.services import audit
 from app.services.audit import document_target
-from app.storage import Storage, StorageUnavailable
+from app.storage import Storage, StorageUnavailable, new_object_key
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +102,7 @@ async def run_ocr_job(deps: OcrDeps, document_id: uuid.UUID, generation: int) ->
     workdir = Path(tempfile.mkdtemp(prefix="lekhamudra-ocr-"))
     saved = _Saved()
     try:
-        return await _process(deps, job, workdir / "original", saved)
+        return await _process(deps, job, workdir, saved)
     except ocr.EngineDied as exc:
         return await _after_crash(deps, job, str(exc), crashes=(0 if saved.pages else job.crashes) + 1)
     except ocr.OcrError as exc:
@@ -142,33 +146,36 @@ async def _after_crash(deps: OcrDeps, job: ocr_crud.ClaimedJob, reason: str, *, 
     return "crashed"
 
 
-async def _process(deps: OcrDeps, job: ocr_crud.ClaimedJob, path: Path, saved: _Saved) -> str:
+async def _process(deps: OcrDeps, job: ocr_crud.ClaimedJob, workdir: Path, saved: _Saved) -> str:
     settings = deps.settings
-    await deps.storage.download_to(job.storage_key, path)
     limits = {"max_pages": settings.max_pdf_pages, "max_pixels": settings.max_image_pixels}
-    # OCR is CPU-bound and synchronous: it runs in a thread, keeping the worker's loop free.
-    total = await asyncio.to_thread(ocr.count_pages, path, job.content_type, **limits)
+    async with deps.db.unit_of_work(write=False) as session:
+        files = [_FileToRead.of(row) for row in await ocr_crud.list_files(session=session, document_id=job.document_id)]
+    for file in files:
+        if file.page_count is None:
+            await deps.storage.download_to(file.storage_key, file.local(workdir))
+            # OCR is CPU-bound and synchronous: it runs in a thread, keeping the worker's loop free.
+            file.page_count = await asyncio.to_thread(ocr.count_pages, file.local(workdir), file.content_type, **limits)
+            async with deps.db.unit_of_work() as session:
+                await ocr_crud.set_page_count(
+                    session=session, document_id=job.document_id, position=file.position, page_count=file.page_count
+                )
+    total = sum(file.page_count or 0 for file in files)
     async with deps.db.unit_of_work() as session:
         if not await ocr_crud.set_pages_total(session=session, job=job, pages_total=total):
             return "superseded"
-    pages = ocr.read_pages(
-        path, job.content_type, languages=job.languages, engine=deps.engine(), first_page=job.pages_done + 1, **limits
-    )
-    while (page := await asyncio.to_thread(next, pages, None)) is not None:
-        row = OcrPage(
-            document_id=job.document_id,
-            number=page.number,
-            text=page.text,
-            confidence=page.confidence,
-            source=page.source,
-            engine=page.engine,
-            languages=page.languages,
-            created_at=deps.clock(),
-        )
-        async with deps.db.unit_of_work() as session:
-            if not await ocr_crud.store_page(session=session, job=job, page=row, now=deps.clock(), lease=deps.lease):
+    offset = 0  # pages of the files before this one
+    for file in files:
+        count = file.page_count or 0
+        if offset + count > job.pages_done:
+            path = file.local(workdir)
+            if not path.exists():
+                await deps.storage.download_to(file.storage_key, path)
+            first_page = max(1, job.pages_done - offset + 1)
+            if not await _read_file(deps, job, path, file.content_type, offset, first_page, limits, saved):
                 return "superseded"  # re-run by the user, or taken over after our lease ran out
-        saved.pages += 1
+            path.unlink(missing_ok=True)
+        offset += count
     async with deps.db.unit_of_work() as session:
         done = await ocr_crud.finish_job(session=session, job=job, now=deps.clock())
         if done:
@@ -181,6 +188,80 @@ async def _process(deps: OcrDeps, job: ocr_crud.ClaimedJob, path: Path, saved: _
         return "superseded"
     log.info("ocr.done document_id=%s pages=%d", job.document_id, total)
     return "done"
+
+
+@dataclass
+class _FileToRead:
+    position: int
+    storage_key: str
+    content_type: str
+    page_count: int | None
+
+    @classmethod
+    def of(cls, row: DocumentFile) -> _FileToRead:
+        return cls(row.position, row.storage_key, row.content_type, row.page_count)
+
+    def local(self, workdir: Path) -> Path:
+        return workdir / f"file-{self.position}"
+
+
+async def _read_file(
+    deps: OcrDeps,
+    job: ocr_crud.ClaimedJob,
+    path: Path,
+    content_type: str,
+    offset: int,
+    first_page: int,
+    limits: dict[str, int],
+    saved: _Saved,
+) -> bool:
+    """OCR one file's pages from `first_page` on, saving each as page `offset + n` of the document
+    (counted in `saved`); False once the job is no longer this claim's."""
+    pages = ocr.read_pages(
+        path, content_type, languages=job.languages, engine=deps.engine(), first_page=first_page, **limits
+    )
+    while (page := await asyncio.to_thread(next, pages, None)) is not None:
+        if not await _save_page(deps, job, offset + page.number, page):
+            return False
+        saved.pages += 1
+    return True
+
+
+async def _save_page(deps: OcrDeps, job: ocr_crud.ClaimedJob, number: int, page: ocr.PageText) -> bool:
+    """Save page `number`'s row and, when the photo stage made one, its picture (replacing an
+    earlier one's); False, and nothing kept, if the job is no longer this claim's."""
+    image_key = None if page.image is None else await _store_page_image(deps.storage, page.image)
+    row = OcrPage(
+        document_id=job.document_id,
+        number=number,
+        text=page.text,
+        confidence=page.confidence,
+        source=page.source,
+        engine=page.engine,
+        languages=page.languages,
+        created_at=deps.clock(),
+        image_key=image_key,
+    )
+    saved = False
+    try:
+        async with deps.db.unit_of_work() as session:
+            replaced = await ocr_crud.page_image_keys(session=session, document_id=job.document_id, number=number)
+            stored = await ocr_crud.store_page(session=session, job=job, page=row, now=deps.clock(), lease=deps.lease)
+            for key in replaced if stored else []:
+                after_commit(session, partial(deps.storage.delete, key))
+        saved = stored
+    finally:
+        if not saved and image_key is not None:
+            await deps.storage.delete(image_key)
+    return saved
+
+
+async def _store_page_image(storage: Storage, image: Image.Image) -> str:
+    """Store the photo stage's page (what the user is shown) and return its key."""
+    data = await asyncio.to_thread(ocr.encode_page_image, image)
+    key = new_object_key()
+    await storage.put_bytes(key, data)
+    return key
 
 
 async def _fail(deps: OcrDeps, job: ocr_crud.ClaimedJob, error: str) -> None:

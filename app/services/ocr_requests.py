@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,7 @@ from app.services.audit import document_target
 from app.services.document_access import Access
 from app.services.ingest import check_languages
 from app.services.ocr_pipeline import Enqueue
+from app.storage import Storage
 
 
 async def get_ocr(*, session: AsyncSession, document: Document) -> OcrRead:
@@ -30,6 +32,7 @@ async def get_ocr(*, session: AsyncSession, document: Document) -> OcrRead:
 async def rerun_ocr(
     *,
     session: AsyncSession,
+    storage: Storage,
     enqueue: Enqueue,
     access: Access,
     languages: str | None,
@@ -43,11 +46,14 @@ async def rerun_ocr(
     if job is None:
         raise NotFound("This document has no uploaded file to OCR", code="no_ocr")
     chosen = check_languages(languages or job.languages or default_languages, installed_languages)
+    pictures = await ocr_crud.page_image_keys(session=session, document_id=document.id)
     generation = await ocr_crud.restart_job(
         session=session, document_id=document.id, languages=chosen, base_version=document.version, now=now
     )
     if generation is None:
         raise Conflict("OCR is already queued or running for this document", code="ocr_in_progress")
+    for key in pictures:  # the pages go, and their pictures with them: the new run makes its own
+        after_commit(session, partial(storage.delete, key))
     document_id = document.id
     after_commit(session, lambda: enqueue(document_id, generation))
     await audit.record(
