@@ -70,7 +70,7 @@ class Queue:
         # Enqueues that failed (the queue unreachable), to send again: the job row is the truth and
         # a claim dedupes, so sending one twice is harmless, and losing one costs only time (the
         # worker's reaper re-sends it within minutes; this, within seconds of the queue's return).
-        self._unsent: dict[tuple[uuid.UUID, int], None] = {}
+        self._unsent: dict[tuple[uuid.UUID, int], float | None] = {}  # each with its delay
         self._resender: asyncio.Task[None] | None = None
         if settings.queue_url:
             pool = redis.ConnectionPool.from_url(
@@ -103,7 +103,7 @@ class Queue:
             await anyio.to_thread.run_sync(self.enqueue_ocr_sync, document_id, generation, delay)
         except Exception as exc:
             QUEUE_DOWN.happened(f"OCR jobs are kept and sent when it answers ({type(exc).__name__}: {exc})")
-            self._unsent[(document_id, generation)] = None
+            self._unsent[(document_id, generation)] = delay
             if self._resender is None or self._resender.done():
                 self._resender = asyncio.get_running_loop().create_task(self._resend())
         else:
@@ -115,9 +115,9 @@ class Queue:
         while self._unsent:
             await asyncio.sleep(RESEND_BACKOFF[min(attempt, len(RESEND_BACKOFF) - 1)])
             attempt += 1
-            for document_id, generation in list(self._unsent):
+            for (document_id, generation), delay in list(self._unsent.items()):
                 try:
-                    await anyio.to_thread.run_sync(self.enqueue_ocr_sync, document_id, generation, None)
+                    await anyio.to_thread.run_sync(self.enqueue_ocr_sync, document_id, generation, delay)
                 except Exception:
                     break  # still down: wait and try again from here
                 self._unsent.pop((document_id, generation), None)
