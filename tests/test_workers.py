@@ -20,8 +20,9 @@ from app.models.base import utcnow
 from app.services.ocr_pipeline import RECOVERED_PRIORITY, OcrDeps
 from app.services.workers import STALE_BEATS, WorkerIdentity, beat_and_take_back
 from app.worker.queue import Queue
+from tests.conftest import Enqueued
 from tests.ocr.pages import ENGLISH_LETTER
-from tests.test_ocr_pipeline import Enqueued, page_png, upload
+from tests.test_ocr_pipeline import page_png, upload
 
 pytestmark = pytest.mark.usefixtures("alice")
 

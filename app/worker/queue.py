@@ -80,7 +80,7 @@ class Queue:
         # Enqueues that failed (the queue unreachable), to send again: the job row is the truth and
         # a claim dedupes, so sending one twice is harmless, and losing one costs only time (the
         # worker's reaper re-sends it within minutes; this, within seconds of the queue's return).
-        self._unsent: dict[tuple[uuid.UUID, int], int] = {}  # to their priority
+        self._unsent: dict[tuple[uuid.UUID, int], tuple[float | None, int]] = {}  # each with its delay and priority
         self._resender: asyncio.Task[None] | None = None
         if settings.queue_url:
             # A sorted set, not a list: recovered jobs go ahead of newer uploads (needs Redis >= 5).
@@ -124,7 +124,7 @@ class Queue:
             )
         except Exception as exc:
             QUEUE_DOWN.happened(f"OCR jobs are kept and sent when it answers ({type(exc).__name__}: {exc})")
-            self._unsent[(document_id, generation)] = priority
+            self._unsent[(document_id, generation)] = (delay, priority)
             if self._resender is None or self._resender.done():
                 self._resender = asyncio.get_running_loop().create_task(self._resend())
         else:
@@ -136,10 +136,10 @@ class Queue:
         while self._unsent:
             await asyncio.sleep(RESEND_BACKOFF[min(attempt, len(RESEND_BACKOFF) - 1)])
             attempt += 1
-            for (document_id, generation), priority in list(self._unsent.items()):
+            for (document_id, generation), (delay, priority) in list(self._unsent.items()):
                 try:
                     await anyio.to_thread.run_sync(
-                        partial(self.enqueue_ocr_sync, document_id, generation, None, priority=priority)
+                        partial(self.enqueue_ocr_sync, document_id, generation, delay, priority=priority)
                     )
                 except Exception:
                     break  # still down: wait and try again from here
