@@ -74,10 +74,17 @@ def free_port() -> int:
 
 @contextmanager
 def serve(
-    *, database_url: str, workers: int, pin: bool, workdir: Path, name: str, project: Path = PROJECT
+    *,
+    database_url: str,
+    workers: int,
+    pin: bool,
+    workdir: Path,
+    name: str,
+    project: Path = PROJECT,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """`uv run lekhamudra serve` of `project` (this checkout by default) on a free port (under
-    `taskset -c 0` when pinned); stopped after."""
+    `taskset -c 0` when pinned), with `settings` as well; stopped after."""
     port = free_port()
     data_dir = workdir / f"{name}-data"
     data_dir.mkdir()
@@ -98,6 +105,7 @@ def serve(
         "SIGNUPS_PER_IP_PER_HOUR": HIGH_LIMIT,
         "LINK_FAILURES_PER_IP_PER_MINUTE": HIGH_LIMIT,
         "ANONYMOUS_HASHES_PER_IP_PER_MINUTE": HIGH_LIMIT,
+        **(settings or {}),
     }
     command = ["uv", "run", "lekhamudra", "serve", "--port", str(port), "--workers", str(workers)]
     if pin:

@@ -29,7 +29,7 @@ def test_concurrent_large_edits_from_four_processes_are_saved_or_refused_never_l
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_serving(server, base_url)
+        wait_until_serving(server, base_url, within=180)  # four workers starting on a busy machine
         with httpx.Client(base_url=base_url, timeout=120) as browser:
             signed_up = browser.post("/api/v1/auth/signup", json={"email": unique_email("w"), "password": PASSWORD})
             assert signed_up.status_code == 201, signed_up.text
