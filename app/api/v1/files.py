@@ -43,40 +43,23 @@ from app.storage import Storage
 
 router = APIRouter(prefix="/documents", tags=["files and OCR"])
 
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        "title": {"type": "string", "maxLength": 255},
-                        "languages": {"type": "string", "example": "nep+eng"},
-                    },
-                }
-            }
-        },
-    }
-}
+_FILES = {"type": "array", "items": {"type": "string", "format": "binary"}}
 
 
-_APPEND_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}},
-                }
-            }
-        },
+def _multipart_body(properties: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI for a streamed multipart body (read by app.api.multipart, not by FastAPI)."""
+    schema = {"type": "object", "required": ["file"], "properties": properties}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+_UPLOAD_BODY = _multipart_body(
+    {
+        "file": _FILES,
+        "title": {"type": "string", "maxLength": 255},
+        "languages": {"type": "string", "example": "nep+eng"},
     }
-}
+)
+_APPEND_BODY = _multipart_body({"file": _FILES})
 FilePosition = Annotated[int, Path(ge=1, le=MAX_INT32)]
 PageNumber = Annotated[int, Path(ge=1, le=MAX_INT32)]
 PAGE_IMAGE_RESPONSE: dict[int | str, dict[str, Any]] = {
