@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import socket
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -60,21 +61,32 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"Lekhamudra on http://{shown}:{port} (API docs: http://{shown}:{port}/docs)", err=True)
-    uvicorn.run(
-        "main:app",
-        host=host,
-        port=port,
-        workers=None if reload else workers,
-        reload=reload,
-        log_config=None,
-        server_header=False,
-        http=CoalescingHttpToolsProtocol,
-        # Forwarded headers are handled by the app, from TRUSTED_PROXIES only.
-        proxy_headers=False,
-        # Without a bound, one request that never ends (a client that stops sending its body, a
-        # hung dependency) keeps a stopping server alive for ever.
-        timeout_graceful_shutdown=graceful_timeout,
-    )
+    # Until uvicorn installs its own handlers (and again once it has re-raised the Ctrl-C it
+    # handled), Ctrl-C ends the process at once: a KeyboardInterrupt raised wherever the interpreter
+    # happens to be (a garbage collector's callback, say) would print a traceback and go on.
+    previous = signal.signal(signal.SIGINT, _exit_on_ctrl_c)
+    try:
+        uvicorn.run(
+            "main:app",
+            host=host,
+            port=port,
+            workers=None if reload else workers,
+            reload=reload,
+            log_config=None,
+            server_header=False,
+            http=CoalescingHttpToolsProtocol,
+            # Forwarded headers are handled by the app, from TRUSTED_PROXIES only.
+            proxy_headers=False,
+            # Without a bound, one request that never ends (a client that stops sending its body, a
+            # hung dependency) keeps a stopping server alive for ever.
+            timeout_graceful_shutdown=graceful_timeout,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _exit_on_ctrl_c(_signum: int, _frame: object) -> None:
+    os._exit(130)
 
 
 def _fail(message: str) -> NoReturn:

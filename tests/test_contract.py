@@ -37,7 +37,7 @@ async def doc_id(client: httpx.AsyncClient, alice: dict[str, Any]) -> str:
 
 def _fill(path: str, doc_id: str) -> str:
     """A concrete path: alice's document, version 1, and ids that name nothing."""
-    values = {"document_id": doc_id, "version": "1", "token": "x" * 43}
+    values = {"document_id": doc_id, "version": "1", "position": "1", "number": "1", "token": "x" * 43}
     for name in ("user_id", "link_id", "session_id"):
         values[name] = str(uuid.uuid4())
     return path.format(**values)

@@ -714,7 +714,9 @@ async def test_a_permanent_delete_while_ocr_finishes_is_not_a_deadlock(
     document_id = uuid.UUID(doc["id"])
     db = app.state.db
     async with db.unit_of_work() as session:
-        session.add(OcrJob(document_id=document_id, status="processing", languages="nep", base_version=1, attempts=1))
+        session.add(
+            OcrJob(document_id=document_id, status="processing", languages="nep", base_version=1, attempts=1, claims=1)
+        )
         session.add(
             OcrPage(
                 document_id=document_id,
@@ -729,7 +731,17 @@ async def test_a_permanent_delete_while_ocr_finishes_is_not_a_deadlock(
         )
     if edited:
         assert (await client.patch(f"{DOCS}/{doc['id']}", json={"content": "मेरो"})).status_code == 200
-    job = ocr_crud.ClaimedJob(document_id, 1, "nep", 1, 0, "key", "image/png")
+    job = ocr_crud.ClaimedJob(
+        document_id=document_id,
+        generation=1,
+        languages="nep",
+        attempts=1,
+        claims=1,
+        crashes=0,
+        pages_done=0,
+        storage_key="key",
+        content_type="image/png",
+    )
     finished = asyncio.Event()
 
     async with lock_waits(db) as until_blocked:
